@@ -1,0 +1,123 @@
+"""Configuration from the environment, one place for every setting and its default.
+
+Each field's description is the documentation: `listwarden config` prints them, and the
+README table is generated from the same source.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # --- serving -------------------------------------------------------------------
+    host: str = Field("127.0.0.1", alias="LISTWARDEN_HOST", description="Address `listwarden serve` binds.")
+    port: int = Field(8000, alias="LISTWARDEN_PORT", description="Port `listwarden serve` binds.")
+    public_url: str = Field(
+        "http://localhost:8000",
+        alias="LISTWARDEN_PUBLIC_URL",
+        description="Base URL the platforms and Slack reach this instance at (webhook and OAuth URLs are built from it).",
+    )
+    log_level: str = Field("info", alias="LISTWARDEN_LOG_LEVEL", description="Log level: debug, info, warning, error.")
+
+    # --- storage and secrets --------------------------------------------------------
+    database_url: str = Field(
+        "sqlite://listwarden.sqlite3",
+        alias="DATABASE_URL",
+        description="Tortoise database URL: sqlite://FILE (default, in the working directory) or postgres://user@host/db.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        alias="LISTWARDEN_SECRET_KEY",
+        description="Fernet key(s), comma-separated newest first, for credentials at rest. Unset: generated into a 0600 file beside the SQLite database.",
+    )
+    redis_url: str | None = Field(
+        None,
+        alias="REDIS_URL",
+        description="Redis URL. Set it to run jobs on `listwarden worker` processes and share per-host SMTP limits across them.",
+    )
+
+    # --- verifier identity and network ------------------------------------------------
+    helo_name: str = Field(
+        "localhost",
+        alias="LISTWARDEN_HELO_NAME",
+        description="Name sent in EHLO/HELO. Set it to this host's own FQDN (with matching reverse DNS) in production.",
+    )
+    mail_from: str = Field(
+        "verify@localhost",
+        alias="LISTWARDEN_MAIL_FROM",
+        description="Envelope sender for RCPT probes. Its domain must resolve (MX or A); checked at start-up.",
+    )
+    nameservers: str | None = Field(
+        None, alias="LISTWARDEN_NAMESERVERS", description="Comma-separated DNS servers; unset uses /etc/resolv.conf."
+    )
+    dns_port: int = Field(53, alias="LISTWARDEN_DNS_PORT", description="DNS server port.")
+    dns_timeout: float = Field(5.0, alias="LISTWARDEN_DNS_TIMEOUT", description="Seconds per DNS lookup before it counts as unknown.")
+    smtp_port: int = Field(25, alias="LISTWARDEN_SMTP_PORT", description="Port of the mail servers probed.")
+    smtp_connect_timeout: float = Field(10.0, alias="LISTWARDEN_SMTP_CONNECT_TIMEOUT", description="Seconds to connect and get the banner.")
+    smtp_command_timeout: float = Field(15.0, alias="LISTWARDEN_SMTP_COMMAND_TIMEOUT", description="Seconds per SMTP reply.")
+    smtp_per_host: int = Field(3, alias="LISTWARDEN_SMTP_PER_HOST", description="Most concurrent SMTP sessions to one MX host (across all workers with Redis).")
+    greylist_max_wait: float = Field(
+        90.0, alias="LISTWARDEN_GREYLIST_MAX_WAIT", description="Longest total wait, in seconds, spent retrying a greylisted address."
+    )
+    verify_concurrency: int = Field(200, alias="LISTWARDEN_VERIFY_CONCURRENCY", description="Most addresses in flight at once in one process.")
+
+    # --- Slack ---------------------------------------------------------------------------
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET", description="Slack app signing secret.")
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN", description="Single-workspace mode: the bot token (xoxb-).")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN", description="Socket Mode: the app-level token (xapp-).")
+    slack_client_id: str | None = Field(None, alias="SLACK_CLIENT_ID", description="Multi-workspace OAuth: client id.")
+    slack_client_secret: SecretStr | None = Field(None, alias="SLACK_CLIENT_SECRET", description="Multi-workspace OAuth: client secret.")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL", description="Slack Web API base URL (tests point it at a local server).")
+
+    # --- platform OAuth -------------------------------------------------------------------
+    mailchimp_client_id: str | None = Field(None, alias="MAILCHIMP_CLIENT_ID", description="Mailchimp OAuth app client id.")
+    mailchimp_client_secret: SecretStr | None = Field(None, alias="MAILCHIMP_CLIENT_SECRET", description="Mailchimp OAuth app client secret.")
+    hubspot_client_id: str | None = Field(None, alias="HUBSPOT_CLIENT_ID", description="HubSpot OAuth app client id.")
+    hubspot_client_secret: SecretStr | None = Field(None, alias="HUBSPOT_CLIENT_SECRET", description="HubSpot OAuth app client secret.")
+
+    # --- jobs, credits, notices ------------------------------------------------------------
+    approval_ttl_hours: float = Field(72.0, alias="LISTWARDEN_APPROVAL_TTL_HOURS", description="Hours a cleanup waits for approval before it expires.")
+    four_eyes: bool = Field(True, alias="LISTWARDEN_FOUR_EYES", description="The requester of a cleanup may not approve it.")
+    initial_credits: int = Field(0, alias="LISTWARDEN_INITIAL_CREDITS", description="Credits a new workspace starts with.")
+    digest_minutes: float = Field(15.0, alias="LISTWARDEN_DIGEST_MINUTES", description="At most one verify-first digest per connection per this many minutes.")
+    webhook_max_body: int = Field(1_048_576, alias="LISTWARDEN_WEBHOOK_MAX_BODY", description="Largest webhook body accepted, in bytes (413 above).")
+    api_rate_per_minute: int = Field(120, alias="LISTWARDEN_API_RATE_PER_MINUTE", description="Requests per minute per API key.")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, when the database is SQLite; None for PostgreSQL."""
+        url = self.database_url
+        if not url.startswith("sqlite://"):
+            return None
+        path = url.removeprefix("sqlite://").split("?", 1)[0]
+        if path in ("", ":memory:"):
+            return None
+        return Path(path)
+
+    def nameserver_list(self) -> list[str] | None:
+        if not self.nameservers:
+            return None
+        return [s.strip() for s in self.nameservers.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for docs and `listwarden config`."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(unset)" if default is None else str(default)
+        rows.append((field.alias or name.upper(), shown, field.description or ""))
+    return rows

@@ -1,0 +1,1 @@
+"""Composition root: builds the one ASGI app and the `listwarden` command from core and transports."""

@@ -1,0 +1,3 @@
+from listwarden.cli import main
+
+main()

@@ -52,8 +52,9 @@ SEGMENT_PREFIX = "segment:"  # lists and segments are separate id spaces in Brev
 WEBHOOK_MAX_AGE = timedelta(hours=12)
 WEBHOOK_MAX_SKEW = timedelta(minutes=5)  # an event stamped in the future beyond clock skew is forged
 LIST_ADDITION = {"list_addition", "listAddition"}  # docs show "list_addition"; the API's event name is listAddition
-# docs "API rate limits": every endpoint outside /v3/contacts (account, webhooks) gets 100 per hour.
-OTHER_ENDPOINTS_LIMIT = RateLimit(requests=100, per_seconds=3600.0, burst=20)
+# docs "API rate limits": every endpoint outside /v3/contacts (account, webhooks) gets 100 per hour;
+# rate 90 + burst 10 never puts more than 100 in any hour.
+OTHER_ENDPOINTS_LIMIT = RateLimit(requests=90, per_seconds=3600.0, burst=10)
 
 
 @register
@@ -77,7 +78,8 @@ class Brevo(Connector):
         webhook_registration=True,
     )
     default_base_url = "https://api.brevo.com/v3"
-    rate_limit = RateLimit(requests=10, per_seconds=1.0)  # docs: all /v3/contacts endpoints, 10 RPS (General plan)
+    # docs: all /v3/contacts endpoints 10 RPS (General plan); rate 9 + burst 1 never puts more than 10 in any second.
+    rate_limit = RateLimit(requests=9, per_seconds=1.0, burst=1)
     webhook_steps = (
         "In Brevo open Settings > Webhooks > Marketing, click Add a new webhook, paste the URL, "
         "tick 'Contact added to list' and save."

@@ -395,10 +395,10 @@ async def test_recovers_from_5xx_and_gives_up_clearly(small, client):
 async def test_ten_connection_limit_is_kept_client_side(small, client):
     """With slow replies, 25 calls at once never exceed 10 in flight; lifting our cap shows the emulator's 429."""
     emu, server = small
-    emu.state.latency = 0.05
+    emu.state.latency = 0.2  # long enough that the calls overlap even on a loaded machine
     mc = make(emu, server, client)
     await asyncio.gather(*(mc.check_credentials() for _ in range(25)))
-    assert emu.counters["429"] == 0 and emu.counters["max_in_flight"] == 10
+    assert emu.counters["429"] == 0 and 1 < emu.counters["max_in_flight"] <= 10
     loose = make(emu, server, client, max_connections=25, retries=1)
     results = await asyncio.gather(*(loose.check_credentials() for _ in range(25)), return_exceptions=True)
     assert emu.counters["429"] > 0

@@ -44,6 +44,7 @@ from core.connectors.errors import (
     InvalidConfiguration,
     InvalidCredentials,
     ListNotFound,
+    PlatformUnavailable,
     UnsupportedAction,
     WebhookMalformed,
     WebhookRejected,
@@ -138,11 +139,16 @@ class HubSpot(Connector):
     )
 
     def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
+        """Options: `on_credentials_change` (async callback given the refreshed tokens to persist),
+        `token_url` and `settings` (the OAuth token endpoint and client id/secret, for emulators),
+        `rate_limit` (lifts the client-side limit for tests and benchmarks)."""
         options = kw.get("options") or {}
         if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
             self.rate_limit = options["rate_limit"]
         self._batch_unsubscribe: bool | None = None  # None: not tried yet (needs Marketing Hub Enterprise)
         self._lock = asyncio.Lock()  # serialises this instance's refreshes; the shared lock spans instances
+        self._refreshes_finished = 0
+        self._refresh_error: Exception | None = None  # the last attempt's failure, shared with those who queued for it
         super().__init__(credentials, **kw)
 
     # --- configuration -----------------------------------------------------------------
@@ -264,7 +270,10 @@ class HubSpot(Connector):
         if not refresh_token:
             raise InvalidCredentials("The HubSpot sign-in has expired and cannot be renewed; reconnect HubSpot.", platform=self.slug)
         key = _digest(refresh_token)
+        finished_before = self._refreshes_finished
         async with self._lock, _refresh_lock(key):
+            if self._refreshes_finished != finished_before and self._refresh_error is not None:
+                raise self._refresh_error  # the refresh we queued behind just failed: do not hammer HubSpot
             current = self.credentials.get("access_token")
             cached = _fresh_tokens.get(key)
             if (cached and cached["access_token"] not in (current, failed_token)
@@ -275,27 +284,41 @@ class HubSpot(Connector):
                 return  # refreshed while we waited for the lock
             if failed_token is not None and current != failed_token:
                 return
+            self._refresh_error = None
             try:
                 tokens = await refresh_tokens("hubspot", refresh_token, settings=self.options.get("settings"),
                                               token_url=self.options.get("token_url"))
-            except OAuthExchangeFailed:
-                raise InvalidCredentials(
-                    "HubSpot refused to renew this connection's sign-in (access was revoked or the app uninstalled); "
-                    "reconnect HubSpot.",
-                    platform=self.slug,
-                ) from None
+            except OAuthExchangeFailed as exc:
+                self._refresh_error = self._refresh_failure(str(exc))
+                raise self._refresh_error from None
             except OAuthNotConfigured as exc:
-                raise InvalidConfiguration(str(exc), platform=self.slug) from None
+                self._refresh_error = InvalidConfiguration(str(exc), platform=self.slug)
+                raise self._refresh_error from None
+            finally:
+                self._refreshes_finished += 1
             lifetime = float(tokens.get("expires_in") or TOKEN_LIFETIME)
             fresh = {
                 "access_token": tokens["access_token"],
                 "refresh_token": tokens.get("refresh_token") or refresh_token,
                 "expires_at": str(int(time.time() + lifetime)),
             }
+            now = time.time()
+            for stale in [k for k, v in _fresh_tokens.items() if float(v["expires_at"]) < now]:
+                del _fresh_tokens[stale]  # keep the cache to live tokens only
             _fresh_tokens[key] = fresh
             if fresh["refresh_token"] != refresh_token:
                 _fresh_tokens[_digest(fresh["refresh_token"])] = fresh
             await self._adopt(fresh)
+
+    def _refresh_failure(self, reason: str) -> Exception:
+        """A refused refresh means reconnect; an unreachable or failing token endpoint means try later."""
+        status = re.search(r"HTTP (\d{3})", reason)  # OAuthExchangeFailed carries the status only in its text
+        if reason.startswith("Could not reach") or (status and (status.group(1) == "429" or status.group(1)[0] == "5")):
+            return PlatformUnavailable("HubSpot could not renew the sign-in just now; try again shortly.", platform=self.slug)
+        return InvalidCredentials(
+            "HubSpot refused to renew this connection's sign-in (access was revoked or the app uninstalled); reconnect HubSpot.",
+            platform=self.slug,
+        )
 
     async def _adopt(self, tokens: Mapping[str, str]) -> None:
         self.credentials.update({k: tokens[k] for k in ("access_token", "refresh_token", "expires_at")})
@@ -379,8 +402,11 @@ class HubSpot(Connector):
             body = response.json()
             ids = [str(r["recordId"]) for r in body.get("results") or [] if r.get("recordId") is not None]
             emails: dict[str, str] = {}
-            async with asyncio.TaskGroup() as group:  # one page's batch reads in parallel; any failure cancels the rest
-                tasks = [group.create_task(self._hydrate(ids[i : i + BATCH])) for i in range(0, len(ids), BATCH)]
+            try:
+                async with asyncio.TaskGroup() as group:  # one page's batch reads in parallel; a failure cancels the rest
+                    tasks = [group.create_task(self._hydrate(ids[i : i + BATCH])) for i in range(0, len(ids), BATCH)]
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # callers expect our one error, not a group
             for task in tasks:
                 emails.update(task.result())
             for record_id in ids:
@@ -462,7 +488,13 @@ class HubSpot(Connector):
 
     async def _unsubscribe_batch(self, chunk: list[Contact]) -> ActionOutcome:
         response = await self._call("POST", "communication-preferences/v4/statuses/batch/unsubscribe-all",
-                                    params={"channel": "EMAIL"}, json={"inputs": [c.email for c in chunk]})
+                                    params={"channel": "EMAIL"}, json={"inputs": [c.email for c in chunk]}, expect=(400,))
+        if response.status_code == 400:
+            # One address HubSpot will not take must not sink the other 99: go one by one for this chunk.
+            outcome = ActionOutcome()
+            for contact in chunk:
+                outcome.merge(await self._unsubscribe_one(contact))
+            return outcome
         body = response.json() if response.content else {}
         by_email = {c.email.lower(): c for c in chunk}
         outcome = ActionOutcome()

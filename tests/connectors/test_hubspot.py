@@ -184,6 +184,15 @@ async def test_unknown_or_non_contact_list_is_list_not_found(small, client, list
         [c async for c in make(emu, server, client).members(list_id)]
 
 
+async def test_failed_hydration_is_our_error_not_an_exception_group(small, client):
+    """A page's batch reads run in parallel; when one keeps failing, the caller still gets PlatformUnavailable."""
+    emu, server = small
+    emu.faults.add(Fault(status=503, path_prefix="/crm/v3/objects/contacts/batch/read"), times=20)
+    with pytest.raises(PlatformUnavailable):
+        [c async for c in make(emu, server, client).members(emu.list_id)]
+    emu.faults.queue.clear()
+
+
 # --- writing -----------------------------------------------------------------------------
 async def test_unsubscribe_batches_shows_on_later_reads_and_repeats_cleanly(small, client):
     """One batch unsubscribe-all call per 100 emails; opted-out members vanish from later reads; a repeat is done too."""
@@ -208,6 +217,17 @@ async def test_unsubscribe_without_enterprise_batch_scope_falls_back_per_address
     assert (await connector.unsubscribe(targets[:1])).done == [targets[0].id]
     assert emu.counters["unsubscribe_calls"] == 4 and emu.counters["batch_unsubscribe_calls"] == 0
     assert all(emu.is_unsubscribed(c.email) for c in targets)
+
+
+async def test_batch_refusing_an_address_falls_back_for_that_chunk_only(small, client):
+    """If HubSpot answers the batch with 400, the chunk goes address by address so the good ones still succeed."""
+    emu, server = small
+    connector = make(emu, server, client)
+    targets = [c async for c in connector.members(emu.list_id)][:3]
+    emu.faults.add(Fault(status=400, path_prefix="/communication-preferences/v4/statuses/batch",
+                         body={"status": "error", "message": "Invalid input", "correlationId": "c1", "category": "VALIDATION_ERROR"}))
+    assert len((await connector.unsubscribe(targets)).done) == 3 and emu.counters["unsubscribe_calls"] == 3
+    assert len((await connector.unsubscribe(targets)).done) == 3 and emu.counters["batch_unsubscribe_calls"] == 1
 
 
 async def test_resubscribe_is_refused_with_the_reason(small, client):
@@ -343,6 +363,23 @@ async def test_revoked_refresh_token_says_reconnect(small, client):
     message = str(info.value)
     assert "reconnect HubSpot" in message and one_sentence(message)
     assert creds["refresh_token"] not in message and hs.CLIENT_SECRET not in message
+
+
+async def test_waiters_behind_a_failed_refresh_do_not_retry_it(small, client):
+    """Eight requests queued behind one refused refresh all get its answer; HubSpot's token endpoint is asked once."""
+    emu, server = small
+    creds = oauth_creds(emu, expires_in=-10)
+    emu.state.refresh.pop(creds["refresh_token"])
+    connector = make(emu, server, client, creds)
+    results = await asyncio.gather(*(connector.check_credentials() for _ in range(8)), return_exceptions=True)
+    assert all(isinstance(r, InvalidCredentials) for r in results) and emu.counters["token_requests"] == 1
+
+
+async def test_token_endpoint_outage_is_try_again_not_reconnect(small, client):
+    emu, server = small
+    emu.faults.add(Fault(status=503, path_prefix="/oauth/v1/token"))
+    with pytest.raises(PlatformUnavailable, match="try again"):
+        await make(emu, server, client, oauth_creds(emu, expires_in=-10)).check_credentials()
 
 
 async def test_expired_oauth_without_refresh_token_says_reconnect(small, client):

@@ -537,6 +537,7 @@ def build(*, members: int = 0, seed: int = 0, lists: int = 0, enforce_rate_limit
 
     # --- OAuth token endpoint ------------------------------------------------------------
     async def token(request: Request) -> Response:
+        counters["token_requests"] += 1
         form = parse_qs((await request.body()).decode())
         value = lambda name: (form.get(name) or [""])[0]  # noqa: E731
         if value("client_id") != CLIENT_ID or value("client_secret") != CLIENT_SECRET:

@@ -276,6 +276,7 @@ async def test_emulator_is_a_contract_test():
         async with httpx.AsyncClient(base_url=server.url, headers={"api-key": emulator_module.GOOD_KEY}) as raw:
             await raw.get("/contacts/lists/2/contacts", params={"limit": 501})
             await raw.post("/contacts/batch", json={"contacts": [{"id": 1, "emailBlacklisted": True, "attributes": {"FNAME": "x"}}]})
+    assert emu.violations.checked == 2  # every request reached the validator
     assert any("limit" in e for e in emu.violations.errors)
     assert any("attributes" in e for e in emu.violations.errors)
     with pytest.raises(AssertionError):

@@ -63,6 +63,7 @@ PROFILE_PAGE = 100  # documented maximum page[size] of the profile collections
 JOB_BATCH = 100  # "Maximum number of profiles per call: 100" (bulk unsubscribe)
 SEGMENT_PREFIX = "segment:"  # lists and segments are separate id spaces; ours are one
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_FILTER_UNSAFE = set('"\\,[]')  # characters we will not put inside a quoted filter value
 # The consent topic a new email subscriber raises; "Subscribed to List" is the metric topic some
 # accounts also have. Topics are per account, so registration picks the first one the account offers.
 NEW_SUBSCRIBER_TOPICS = ("event:klaviyo.subscribed_to_email_marketing", "event:klaviyo.subscribed_to_list")
@@ -420,31 +421,34 @@ class Klaviyo(Connector):
                     found[str(item["id"])] = str(email)
         return found
 
-    # --- writing: subscription state only --------------------------------------------------
-    async def _jobs(
-        self, contacts: Sequence[Contact], build: Any, path: str, *, missing_is_done: bool
-    ) -> ActionOutcome:
-        """Group by list, look the profiles up, then one job per 100; a 400 splits the batch so one
-        unacceptable address cannot fail the other 99."""
-        outcome = ActionOutcome()
+    async def _in_list(self, list_id: str, contacts: Sequence[Contact]) -> dict[str, str]:
+        """contact id -> email for those of `contacts` still in the list. The spec warns that profiles
+        not in the job's list are unsubscribed globally, so only members are ever sent with it."""
+        by_email = {c.email.strip().lower(): c.id for c in contacts if c.email and not set(c.email) & _FILTER_UNSAFE}
+        if not by_email:
+            return {}
+        params = {"filter": "any(email,[" + ",".join(f'"{e}"' for e in by_email) + "])", "page[size]": PROFILE_PAGE, "fields[profile]": "email"}
+        found: dict[str, str] = {}
+        try:
+            async for body in self._pages(f"api/lists/{list_id}/profiles", params, missing=ListNotFound("", platform=self.slug)):
+                for item in body.get("data") or []:
+                    email = str((item.get("attributes") or {}).get("email") or "")
+                    if email.strip().lower() in by_email:
+                        found[by_email[email.strip().lower()]] = email
+        except ListNotFound:
+            return {}  # the list is gone, so nobody is mailed from it any more
+        return found
+
+    @staticmethod
+    def _groups(contacts: Sequence[Contact]) -> dict[str | None, list[Contact]]:
+        """By Klaviyo list id; segment members and contacts without a list go under None (global)."""
         groups: dict[str | None, list[Contact]] = {}
         for contact in contacts:
-            kind, raw = self._split(contact.list_id) if contact.list_id else (ListKind.SEGMENT, "")
+            kind, raw = Klaviyo._split(contact.list_id) if contact.list_id else (ListKind.SEGMENT, "")
             groups.setdefault(raw if kind is ListKind.LIST and _ID.match(raw) else None, []).append(contact)
-        for list_id, group in groups.items():
-            for chunk in _chunks(group, JOB_BATCH):
-                existing = await self._existing(chunk)
-                targets: list[tuple[Contact, str]] = []
-                for contact in chunk:
-                    if contact.id in existing:
-                        targets.append((contact, existing[contact.id]))
-                    elif missing_is_done:
-                        outcome.done.append(contact.id)  # the profile is gone: nothing left to mail
-                    else:
-                        outcome.failed[contact.id] = "Klaviyo has no such profile any more (deleted?)."
-                await self._submit(targets, list_id, build, path, outcome)
-        return outcome
+        return groups
 
+    # --- writing: subscription state only --------------------------------------------------
     async def _submit(self, targets: list[tuple[Contact, str]], list_id: str | None, build: Any, path: str, outcome: ActionOutcome) -> None:
         if not targets:
             return
@@ -497,13 +501,38 @@ class Klaviyo(Connector):
         return {"data": data}
 
     async def unsubscribe(self, contacts: Sequence[Contact]) -> ActionOutcome:
-        """Klaviyo's unsubscribe job, 100 per call. Not also a suppression: suppression is an account-wide
-        block beyond what the user chose, and the unsubscribe alone already stops marketing email."""
-        return await self._jobs(contacts, self._unsubscribe_body, "api/profile-subscription-bulk-delete-jobs", missing_is_done=True)
+        """Klaviyo's unsubscribe job, 100 per call: list members from that list, segment members (and
+        contacts without a list) account-wide. A contact already out of the list, or deleted, is done.
+        Not also a suppression: that is an account-wide block beyond what the user chose, and the
+        unsubscribe alone already stops marketing email from the list."""
+        outcome = ActionOutcome()
+        for list_id, group in self._groups(contacts).items():
+            for chunk in _chunks(group, JOB_BATCH):
+                present = await (self._in_list(list_id, chunk) if list_id else self._existing(chunk))
+                for contact in chunk:
+                    if contact.id in present:
+                        continue
+                    if list_id and set(contact.email or "") & _FILTER_UNSAFE:
+                        outcome.failed[contact.id] = "This address cannot be matched in a Klaviyo filter; unsubscribe it in Klaviyo."
+                    else:
+                        outcome.done.append(contact.id)
+                targets = [(c, present[c.id]) for c in chunk if c.id in present]
+                await self._submit(targets, list_id, self._unsubscribe_body, "api/profile-subscription-bulk-delete-jobs", outcome)
+        return outcome
 
     async def resubscribe(self, contacts: Sequence[Contact]) -> ActionOutcome:
-        """Undo of unsubscribe, without any confirmation email (see _resubscribe_body)."""
-        return await self._jobs(contacts, self._resubscribe_body, "api/profile-subscription-bulk-create-jobs", missing_is_done=False)
+        """Undo of unsubscribe, back into the list, without any confirmation email (see
+        _resubscribe_body); a profile deleted meanwhile is a failure, never recreated."""
+        outcome = ActionOutcome()
+        for list_id, group in self._groups(contacts).items():
+            for chunk in _chunks(group, JOB_BATCH):
+                present = await self._existing(chunk)
+                for contact in chunk:
+                    if contact.id not in present:
+                        outcome.failed[contact.id] = "Klaviyo has no such profile any more (deleted?)."
+                targets = [(c, present[c.id]) for c in chunk if c.id in present]
+                await self._submit(targets, list_id, self._resubscribe_body, "api/profile-subscription-bulk-create-jobs", outcome)
+        return outcome
 
     async def delete(self, contacts: Sequence[Contact], *, permanent: bool = False) -> ActionOutcome:
         """The data-privacy deletion job, one profile per request at 3/s, 60/min. Klaviyo's API has no
@@ -548,7 +577,7 @@ class Klaviyo(Connector):
             body_id = str(meta.get("klaviyo_webhook_id") or "")
         except (ValueError, UnicodeDecodeError, AttributeError):
             return  # a signed but unreadable body is parse_webhook's to refuse as malformed
-        if header_id and body_id and not hmac.compare_digest(header_id.encode(), body_id.encode()):
+        if body_id and not hmac.compare_digest(header_id.encode(), body_id.encode()):
             raise WebhookRejected("Klaviyo webhook id in the body does not match its header.", platform=self.slug)
 
     def parse_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:

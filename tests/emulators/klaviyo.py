@@ -607,18 +607,25 @@ def build(*, members: int = 0, seed: int = 0) -> Emulator:
         for value in (size, start, term):
             if isinstance(value, JSONResponse):
                 return value
+        wanted: set[int] | None = None
         if term is not None:
-            return error(400, "invalid", "Invalid input.", "This emulator serves list members without filters.", parameter="filter")
-        counters["member_pages"] += 1
+            op, name, value = term
+            if name != "email" or op not in ("any", "equals"):
+                return error(400, "invalid", "Invalid input.", f"This emulator does not filter members on {op}({name}).", parameter="filter")
+            wanted = {i for i in (state.find(v) for v in (value if isinstance(value, list) else [value])) if i is not None}
+        counters["member_pages" if wanted is None else "member_lookups"] += 1
         rows: list[dict] = []
         position = start
-        if is_segment:
-            end = state.members
-            while position < end and len(rows) < size:
+        if wanted is not None:  # a filter by email reads the matching members only, in index order
+            matching = sorted(i for i in wanted if (state.in_segment(i) if is_segment else state.in_list(group, i)))
+            rows = [profile_resource(request, i, joined=True) for i in matching[start : start + size]]
+            position, more = start + len(rows), start + size < len(matching)
+        elif is_segment:
+            while position < state.members and len(rows) < size:
                 if state.in_segment(position):
                     rows.append(profile_resource(request, position, joined=True))
                 position += 1
-            more = position < end
+            more = position < state.members
         else:
             generated, later = state.list_sequence(group)
             end = len(generated) + len(later)

@@ -44,10 +44,10 @@ class Settings(BaseSettings):
     )
 
     # --- verifier identity and network ------------------------------------------------
-    helo_name: str = Field(
-        "localhost",
+    helo_name: str | None = Field(
+        None,
         alias="LISTWARDEN_HELO_NAME",
-        description="Name sent in EHLO/HELO. Set it to this host's own FQDN (with matching reverse DNS) in production.",
+        description="Name sent in EHLO/HELO. Unset: the domain of LISTWARDEN_MAIL_FROM. Use this host's own FQDN (with matching reverse DNS) in production.",
     )
     mail_from: str = Field(
         "verify@localhost",
@@ -60,13 +60,24 @@ class Settings(BaseSettings):
     dns_port: int = Field(53, alias="LISTWARDEN_DNS_PORT", description="DNS server port.")
     dns_timeout: float = Field(5.0, alias="LISTWARDEN_DNS_TIMEOUT", description="Seconds per DNS lookup before it counts as unknown.")
     smtp_port: int = Field(25, alias="LISTWARDEN_SMTP_PORT", description="Port of the mail servers probed.")
-    smtp_connect_timeout: float = Field(10.0, alias="LISTWARDEN_SMTP_CONNECT_TIMEOUT", description="Seconds to connect and get the banner.")
+    smtp_connect_timeout: float = Field(
+        8.0,
+        alias="LISTWARDEN_SMTP_CONNECT_TIMEOUT",
+        description="Seconds to connect and get the 220 banner (longer than Postfix postscreen's 6 s greeting pause).",
+    )
     smtp_command_timeout: float = Field(15.0, alias="LISTWARDEN_SMTP_COMMAND_TIMEOUT", description="Seconds per SMTP reply.")
     smtp_per_host: int = Field(3, alias="LISTWARDEN_SMTP_PER_HOST", description="Most concurrent SMTP sessions to one MX host (across all workers with Redis).")
     greylist_max_wait: float = Field(
         90.0, alias="LISTWARDEN_GREYLIST_MAX_WAIT", description="Longest total wait, in seconds, spent retrying a greylisted address."
     )
-    verify_concurrency: int = Field(200, alias="LISTWARDEN_VERIFY_CONCURRENCY", description="Most addresses in flight at once in one process.")
+    smtp_rcpt_per_session: int = Field(
+        50, alias="LISTWARDEN_SMTP_RCPT_PER_SESSION", description="Most RCPTs sent in one SMTP session (lowered per host when a server answers 452)."
+    )
+    smtp_connect_burst: int = Field(8, alias="LISTWARDEN_SMTP_CONNECT_BURST", description="New SMTP sessions one MX host may get at once ...")
+    smtp_connect_rate: float = Field(2.0, alias="LISTWARDEN_SMTP_CONNECT_RATE", description="... and then per second.")
+    verify_window: int = Field(
+        20_000, alias="LISTWARDEN_VERIFY_WINDOW", description="Addresses read ahead while verifying a stream (bounds memory; larger lets more share sessions)."
+    )
 
     # --- Slack ---------------------------------------------------------------------------
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET", description="Slack app signing secret.")

@@ -41,7 +41,7 @@ class Classifier(StrEnum):
 class StatusInfo:
     category: Category | None  # None: never cleaned (valid)
     classifier: Classifier
-    score_range: tuple[int, int]  # CampaignKit bands: 10 safe, 7-9 minor, 4-6 risky, 1-3 likely invalid, 0 bounce
+    score_range: tuple[int, int]  # CampaignKit bands: 10 safe, 7-9 minor, 4-6 risky (role, catch-all, disposable), 1-3 likely invalid, 0 bounce
     refunded: bool  # charged credits come back (seed 000: unknown results auto-refund)
     deliverable: bool | None  # None: cannot be known
     emoji: str
@@ -53,7 +53,7 @@ STATUS_TABLE: dict[Status, StatusInfo] = {
                              "The mailbox exists and accepts mail."),
     Status.INVALID: StatusInfo(Category.INVALID, Classifier.INVALID, (0, 3), False, False, ":x:",
                                "Mail to this address will bounce."),
-    Status.DISPOSABLE: StatusInfo(Category.DISPOSABLE, Classifier.INVALID, (1, 3), False, None, ":wastebasket:",
+    Status.DISPOSABLE: StatusInfo(Category.DISPOSABLE, Classifier.RISKY, (4, 4), False, None, ":wastebasket:",
                                   "A throwaway address from a disposable-mail provider."),
     Status.CATCH_ALL: StatusInfo(Category.CATCH_ALL, Classifier.RISKY, (4, 6), False, None, ":grey_question:",
                                  "The domain accepts every address, so this mailbox cannot be confirmed."),
@@ -63,7 +63,7 @@ STATUS_TABLE: dict[Status, StatusInfo] = {
                              "Deliverable today but likely to bounce or hurt reputation."),
     Status.SPAMTRAP: StatusInfo(Category.RISKY, Classifier.INVALID, (0, 2), False, None, ":rotating_light:",
                                 "A known spam trap: mailing it damages sender reputation."),
-    Status.ROLE_ACCOUNT: StatusInfo(Category.RISKY, Classifier.RISKY, (5, 7), False, True, ":busts_in_silhouette:",
+    Status.ROLE_ACCOUNT: StatusInfo(Category.RISKY, Classifier.RISKY, (5, 6), False, True, ":busts_in_silhouette:",
                                     "A shared role mailbox (info@, support@...), not a person."),
 }
 

@@ -9,6 +9,7 @@ import click
 SUBCOMMANDS = [
     "listwarden.cli.serve:serve",
     "listwarden.cli.config:config",
+    "listwarden.cli.verify:verify",
 ]
 
 

@@ -55,14 +55,16 @@ def _validate(text: str, sender: bool) -> ValidatedEmail:
             allow_display_name=False,
             globally_deliverable=True,
             test_environment=sender,
+            strict=True,  # RFC 5321 4.5.3.1.1: a local part over 64 octets is refused by servers
         )
     local, _, domain_part = text.partition("@")
-    local_info = validate_email_local_part(local, allow_smtputf8=True, allow_empty_local=False, quoted_local_part=False)
+    local_info = validate_email_local_part(local, allow_smtputf8=True, allow_empty_local=False, quoted_local_part=False,
+                                           strict=True)
     normalized_local = unicodedata.normalize("NFC", local)
     if normalized_local != local:
         try:
             local_info = validate_email_local_part(normalized_local, allow_smtputf8=True, allow_empty_local=False,
-                                                   quoted_local_part=False)
+                                                   quoted_local_part=False, strict=True)
         except EmailSyntaxError as exc:
             raise EmailSyntaxError("After Unicode normalization: " + str(exc)) from exc
     if not domain_part:

@@ -29,7 +29,8 @@ from core.verify.stats import SmtpStats
 log = logging.getLogger(__name__)
 
 SLOT_POLL = 1.0  # a waiting worker rechecks at least this often
-MAX_SESSION_ERRORS = 3  # a host that keeps breaking sessions is out for the run
+MAX_SESSION_ERRORS = 3
+QUIT_WAIT = 2.0  # seconds to wait for the 221 (a missing one changes no verdict)  # a host that keeps breaking sessions is out for the run
 
 
 class SessionScheduler:
@@ -59,9 +60,11 @@ class SessionScheduler:
             self._spawn(host)
 
     def _spawn(self, host: str) -> None:
+        """Another session only when the queue outgrows what the host's sessions will take anyway:
+        a busy session comes back for more within a round trip, so a trickle needs no new one."""
         if self._workers[host] >= self.config.per_host:
             return
-        if not self._queued(host, more_than=self._idle_workers[host] * self._cap(host)):
+        if not self._queued(host, more_than=self._workers[host] * self._cap(host)):
             return
         self._workers[host] += 1
         self._idle_workers[host] += 1
@@ -210,8 +213,9 @@ class SessionScheduler:
         finally:
             if holding:
                 self._idle_workers[host] += 1
-            session.send_quit()
-            session.close()
+            # Wait for the 221 before the slot is given back: until the server has read our QUIT it
+            # still counts this session, and a new one opened at once could be refused with 421.
+            await session.quit(QUIT_WAIT)
 
     async def _stopped(self, host: str, reply: Reply, taken: int) -> None:
         """A 452 (too many recipients) or 421 (closing) ended the session early."""
@@ -242,6 +246,9 @@ class SessionScheduler:
         prober.sender_refused(batch, reply, host)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Let sessions say QUIT and hear 221 (they have nothing left to do); cancel what still hangs."""
+        if self._tasks:
+            _, hanging = await asyncio.wait(set(self._tasks), timeout=QUIT_WAIT + 0.5)
+            for task in hanging:
+                task.cancel()
+            await asyncio.gather(*hanging, return_exceptions=True)

@@ -150,8 +150,9 @@ class SmtpServers:
                 verb, _, arg = command.partition(" ")
                 verb = verb.upper()
                 stats.commands[verb] += 1
-                await asyncio.sleep(host.latency)
-                if verb == "QUIT":
+                if verb != "QUIT":
+                    await asyncio.sleep(host.latency)
+                if verb == "QUIT":  # the slot is free once QUIT is read, as real servers count it
                     stats.open -= 1
                     stats.rcpt_per_session.append(rcpts)
                     rcpts = -1

@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     digest_minutes: float = Field(15.0, alias="LISTWARDEN_DIGEST_MINUTES", description="At most one verify-first digest per connection per this many minutes.")
     webhook_max_body: int = Field(1_048_576, alias="LISTWARDEN_WEBHOOK_MAX_BODY", description="Largest webhook body accepted, in bytes (413 above).")
     api_rate_per_minute: int = Field(120, alias="LISTWARDEN_API_RATE_PER_MINUTE", description="Requests per minute per API key.")
+    credits_metered: bool = Field(
+        True, alias="LISTWARDEN_CREDITS_METERED",
+        description="Charge credits for verification (a ledger per workspace; `listwarden credits grant`). Off: usage is still recorded but never refused.",
+    )
+
+    # --- job engine (core/jobs) ---------------------------------------------------------------
+    job_concurrency: int = Field(2, alias="LISTWARDEN_JOB_CONCURRENCY", description="Jobs one process (serve or worker) runs at the same time.")
+    job_lease_seconds: float = Field(
+        30.0, alias="LISTWARDEN_JOB_LEASE_SECONDS",
+        description="A running job's lease in the database, renewed every third of it; a crashed holder's jobs are taken over once it lapses.",
+    )
+    job_chunk: int = Field(500, alias="LISTWARDEN_JOB_CHUNK", description="Items charged, verified and recorded per chunk (and contacts changed per platform call).")
+    job_progress_seconds: float = Field(1.0, alias="LISTWARDEN_JOB_PROGRESS_SECONDS", description="Least time between two progress events of one job.")
+    job_sweep_seconds: float = Field(5.0, alias="LISTWARDEN_JOB_SWEEP_SECONDS", description="How often a runner looks for abandoned jobs and expired approvals.")
+    results_retention_days: float = Field(
+        30.0, alias="LISTWARDEN_RESULTS_RETENTION_DAYS",
+        description="Days a validation-API result stays fetchable by contextId (and an Idempotency-Key replay is kept: one day).",
+    )
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -22,7 +22,7 @@ import dns.resolver
 from core.verify.config import VerifierConfig
 
 
-DNS_CONCURRENCY = 64  # domains being looked up at once
+DNS_CONCURRENCY = 256  # domains being looked up at once
 
 
 class RouteKind(StrEnum):

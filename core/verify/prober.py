@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # Greylisting: when the server gives no "try again in N seconds", retry this long after the first try.
 GREYLIST_DELAYS = (5.0, 10.0, 20.0, 40.0, 60.0, 90.0, 150.0, 240.0, 360.0)
-GREYLIST_MARGIN = 0.75  # a server's "in N seconds" is rounded; come back a little after
+GREYLIST_MARGIN = 0.6  # a server's "in N seconds" is rounded to whole seconds; come back just after
 TEMPFAIL_DELAYS = (4.0, 15.0, 30.0, 60.0)
 RETRY_COALESCE = 0.5  # recipients due within this of each other go out in one session
 MAX_CONNECTION_LOSSES = 3  # a recipient whose sessions keep dying is "unknown", not retried forever
@@ -275,7 +275,7 @@ class DomainProber:
         now = time.monotonic()
         first = attempt.first_try or now
         if reply.retry_after is not None:
-            at = now + reply.retry_after * 1.05 + GREYLIST_MARGIN
+            at = now + reply.retry_after + GREYLIST_MARGIN
         else:
             at = next((first + d for d in GREYLIST_DELAYS if first + d > now + 1.0), now + GREYLIST_DELAYS[-1])
         if at - first > self.config.greylist_max_wait:

@@ -18,9 +18,9 @@ Component = Callable[[Runtime], list[BaseRoute]]
 
 COMPONENTS: list[str] = [
     "core.storage.component:install",  # storage, services and jobs (issue 3); first
-    # "api.asgi:install",                 (REST API: issue 7)
-    # "webhooks.asgi:install",            (verify-first webhooks: issue 6)
-    # "bot.asgi:install",                 (Slack: issue 5)
+    "api.asgi:install",  # REST API (issue 7)
+    "webhooks.asgi:install",  # verify-first webhooks (issue 6)
+    "bot.asgi:install",  # Slack (issue 5); keep last
 ]
 
 

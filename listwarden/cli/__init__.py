@@ -10,6 +10,7 @@ SUBCOMMANDS = [
     "listwarden.cli.serve:serve",
     "listwarden.cli.config:config",
     "listwarden.cli.verify:verify",
+    "listwarden.cli.apikey:apikey",
 ]
 
 

@@ -19,13 +19,14 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
 from core.connectors.errors import ConnectorError
 
 # Modules of this package that are infrastructure, not platforms.
-_INFRASTRUCTURE = frozenset({"base", "errors", "http", "oauth", "webhook_auth"})
+_INFRASTRUCTURE = frozenset({"base", "errors", "http", "oauth", "polling", "webhook_auth"})
 
 ALIASES: dict[str, str] = {"sendinblue": "brevo", "kit": "convertkit"}
 
@@ -61,7 +62,21 @@ def get_platform(slug: str) -> type[Connector]:
 
 
 __all__ = [
-    "AccountInfo", "ActionOutcome", "Capabilities", "Connector", "ConnectorError", "Contact",
-    "CredentialField", "ListKind", "PlatformList", "WebhookEvent", "WebhookRequest", "WebhookSecrets",
-    "register", "platforms", "get_platform", "ALIASES",
+    "ALIASES",
+    "AccountInfo",
+    "ActionOutcome",
+    "Capabilities",
+    "Connector",
+    "ConnectorError",
+    "Contact",
+    "CredentialField",
+    "ListKind",
+    "PlatformList",
+    "WebhookEvent",
+    "WebhookRegistration",
+    "WebhookRequest",
+    "WebhookSecrets",
+    "get_platform",
+    "platforms",
+    "register",
 ]

@@ -7,7 +7,6 @@ tests) can point elsewhere.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -37,6 +37,7 @@ from core.connectors.errors import (
     WebhookRejected,
 )
 from core.connectors.http import RateLimit
+from core.connectors.webhook_auth import choose_secret, token_matches, with_url_token
 
 ALLOWED_DOMAINS = (".api-us1.com", ".activehosted.com")
 PAGE_SIZE = 100  # the documented maximum `limit`
@@ -109,12 +110,6 @@ class ActiveCampaign(Connector):
         "In ActiveCampaign go to Settings > Developer > Manage Webhooks > Add, paste the URL, "
         "tick the 'Subscribes' event and all initiators, and save."
     )
-
-    def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
-        super().__init__(credentials, **kw)
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, str]) -> Mapping[str, str]:
@@ -220,9 +215,7 @@ class ActiveCampaign(Connector):
     # --- verify-first ----------------------------------------------------------------
     def authenticate_webhook(self, request: WebhookRequest, secrets: WebhookSecrets) -> None:
         """AC signs nothing: a secret token in our URL, and its `date_time` inside a short window."""
-        expected = secrets.url_token or ""
-        given = request.query.get("token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not token_matches(request.query, secrets.url_token):
             raise WebhookRejected("ActiveCampaign webhook token does not match.", platform=self.slug)
         stamp = self._form(request).get("date_time")
         if stamp:
@@ -257,7 +250,10 @@ class ActiveCampaign(Connector):
             )
         ]
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
+        """One webhook for the list (or all lists); AC signs nothing, so `secret` rides in the URL as ?token=."""
+        token = choose_secret(url, secret)
+        url = with_url_token(url, token)
         hook = {
             "name": "Listwarden verify-first",
             "url": url,
@@ -267,9 +263,10 @@ class ActiveCampaign(Connector):
         }
         body = (await self.http.request("POST", "api/3/webhooks", json={"webhook": hook})).json()
         try:
-            return str(body["webhook"]["id"])
+            hook_id = str(body["webhook"]["id"])
         except (KeyError, TypeError):
             raise ConnectorError("ActiveCampaign did not return the new webhook's id.", platform=self.slug) from None
+        return WebhookRegistration(ids=(hook_id,), secrets=WebhookSecrets(url_token=token), url=url)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
         await self.http.request("DELETE", f"api/3/webhooks/{webhook_id}", expect=(404,))

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets as pysecrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 from core.connectors import register
 from core.connectors.base import (
@@ -28,6 +27,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -39,7 +39,8 @@ from core.connectors.errors import (
     WebhookMalformed,
     WebhookRejected,
 )
-from core.connectors.http import RateLimit, TokenBucket, bucket_for
+from core.connectors.http import Limits, RateLimit
+from core.connectors.webhook_auth import choose_secret
 
 LISTS_PAGE = 50  # spec: GET /contacts/lists and /contacts/segments, limit maximum 50
 MEMBERS_PAGE = 500  # spec: GET /contacts/lists/{listId}/contacts, limit maximum 500
@@ -52,9 +53,8 @@ SEGMENT_PREFIX = "segment:"  # lists and segments are separate id spaces in Brev
 WEBHOOK_MAX_AGE = timedelta(hours=12)
 WEBHOOK_MAX_SKEW = timedelta(minutes=5)  # an event stamped in the future beyond clock skew is forged
 LIST_ADDITION = {"list_addition", "listAddition"}  # docs show "list_addition"; the API's event name is listAddition
-# docs "API rate limits": every endpoint outside /v3/contacts (account, webhooks) gets 100 per hour;
-# rate 90 + burst 10 never puts more than 100 in any hour.
-OTHER_ENDPOINTS_LIMIT = RateLimit(requests=90, per_seconds=3600.0, burst=10)
+# docs "API rate limits": every endpoint outside /v3/contacts (account, webhooks) gets 100 per hour.
+OTHER_ENDPOINTS_LIMIT = RateLimit(requests=100, per_seconds=3600.0, sliding=True)
 
 
 @register
@@ -78,22 +78,13 @@ class Brevo(Connector):
         webhook_registration=True,
     )
     default_base_url = "https://api.brevo.com/v3"
-    # docs: all /v3/contacts endpoints 10 RPS (General plan); rate 9 + burst 1 never puts more than 10 in any second.
-    rate_limit = RateLimit(requests=9, per_seconds=1.0, burst=1)
+    # docs: all /v3/contacts endpoints 10 RPS (General plan); a sliding window never puts more than 10 in any second.
+    rate_limit = RateLimit(requests=10, per_seconds=1.0, sliding=True)
+    endpoint_limits: ClassVar[Mapping[str, Limits]] = {"other": OTHER_ENDPOINTS_LIMIT}
     webhook_steps = (
         "In Brevo open Settings > Webhooks > Marketing, click Add a new webhook, paste the URL, "
         "tick 'Contact added to list' and save."
     )
-
-    def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
-        super().__init__(credentials, **kw)
-        # A second bucket for the 100-per-hour endpoints; PlatformHttp only knows one limit per connector.
-        other = options["rate_limit"] if "rate_limit" in options else OTHER_ENDPOINTS_LIMIT
-        self._other_bucket: TokenBucket | None = bucket_for(f"{self.rate_limit_key()}:other", other)
-        self.registered_secret: str | None = None
 
     # --- configuration -------------------------------------------------------------
     @classmethod
@@ -133,15 +124,13 @@ class Brevo(Connector):
             return ConnectorError(f"Brevo refused the request: {message}.", platform=self.slug, status=status)
         return None
 
-    async def _other(self, method: str, path: str, **kw: Any):
-        """Requests outside /contacts share Brevo's 100-per-hour budget."""
-        if self._other_bucket is not None:
-            await self._other_bucket.acquire()
-        return await self.http.request(method, path, **kw)
+    def limits_for(self, method: str, path: str, params: Mapping[str, Any] | None) -> tuple[str, ...]:
+        """Requests outside /contacts also share Brevo's 100-an-hour budget."""
+        return () if path.lstrip("/").startswith("contacts") else ("other",)
 
     # --- reading ---------------------------------------------------------------------
     async def check_credentials(self) -> AccountInfo:
-        body = (await self._other("GET", "account")).json()
+        body = (await self.http.request("GET", "account")).json()
         return AccountInfo(account_id=None, name=body.get("companyName") or body.get("email"), can_write=None)
 
     async def lists(self) -> list[PlatformList]:
@@ -318,14 +307,13 @@ class Brevo(Connector):
             events.append(WebhookEvent(event_id=event_id, email=email, contact_id=None, list_id=list_id))
         return events
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
         """Brevo marketing webhooks are account-wide (events carry list_id); the bearer token is ours to choose.
 
-        The token comes from options["webhook_token"], else from the URL's ?token=, else a new one;
-        it is left in `registered_secret` for the caller to store as WebhookSecrets.url_token.
+        The token is `secret`, else the URL's ?token=, else a new one; deliveries carry it as
+        `Authorization: Bearer`, checked against WebhookSecrets.url_token.
         """
-        token = self.options.get("webhook_token") or (parse_qs(urlsplit(url).query).get("token") or [None])[0]
-        token = token or pysecrets.token_urlsafe(32)
+        token = choose_secret(url, secret)
         body = {
             "url": url,
             "description": "Listwarden verify-first",
@@ -334,12 +322,11 @@ class Brevo(Connector):
             "batched": False,
             "auth": {"type": "bearer", "token": token},
         }
-        data = (await self._other("POST", "webhooks", json=body)).json()
+        data = (await self.http.request("POST", "webhooks", json=body)).json()
         if not isinstance(data, dict) or "id" not in data:
             raise ConnectorError("Brevo did not return the new webhook's id.", platform=self.slug)
-        self.registered_secret = token
-        return str(data["id"])
+        return WebhookRegistration(ids=(str(data["id"]),), secrets=WebhookSecrets(url_token=token), url=url)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
         if webhook_id.isdigit():  # the spec's webhookId is an integer; anything else cannot exist
-            await self._other("DELETE", f"webhooks/{webhook_id}", expect=(404,))
+            await self.http.request("DELETE", f"webhooks/{webhook_id}", expect=(404,))

@@ -9,12 +9,9 @@ so a token rides in our URL. 120 requests per rolling 60 s per key; a 429 body i
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets as pysecrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from core.connectors import register
 from core.connectors.base import (
@@ -27,6 +24,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -40,6 +38,7 @@ from core.connectors.errors import (
     WebhookRejected,
 )
 from core.connectors.http import RateLimit
+from core.connectors.webhook_auth import choose_secret, token_matches, with_url_token
 
 V4_HOST = "https://api.kit.com"
 V3_HOST = "https://api.convertkit.com"
@@ -93,12 +92,8 @@ class ConvertKit(Connector):
     rate_limit = RateLimit(requests=110, per_seconds=60.0, burst=10)
 
     def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
         super().__init__(credentials, **kw)
         self.version = "v3" if "api_secret" in self.credentials else "v4"
-        self.registered_secret: str | None = None
 
     # --- configuration -------------------------------------------------------------
     @classmethod
@@ -180,6 +175,16 @@ class ConvertKit(Connector):
                 pl = PlatformList(pl.id, pl.name, pl.kind, await self._count(pl.id))
             counted.append(pl)
         return counted
+
+    async def subscriber_count(self, list_id: str) -> int | None:
+        """One tag's or form's count on demand (lists() counts only the first COUNT_LIMIT); segments have none."""
+        kind, _ = split_list_id(list_id)
+        if kind == "segment":
+            return None
+        count = await self._count(list_id)
+        if count is None:
+            raise ListNotFound(f"Kit has no tag or form with id {list_id}.", platform=self.slug, status=404)
+        return count
 
     async def _count(self, list_id: str) -> int | None:
         """Active subscribers: v4 `include_total_count` on a one-row page, v3 `total_subscriptions`."""
@@ -271,9 +276,7 @@ class ConvertKit(Connector):
 
         Replays are harmless beyond dedupe: the event id is the subscriber's id.
         """
-        expected = secrets.url_token or ""
-        given = request.query.get("token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not token_matches(request.query, secrets.url_token):
             raise WebhookRejected("Kit webhook token does not match.", platform=self.slug)
 
     def parse_webhook(self, request: WebhookRequest) -> list[WebhookEvent]:
@@ -294,17 +297,11 @@ class ConvertKit(Connector):
         contact_id = str(subscriber["id"])
         return [WebhookEvent(event_id=f"subscriber:{contact_id}", email=email, contact_id=contact_id, list_id=list_id)]
 
-    def _url_with_token(self, url: str) -> str:
-        """Our URL with a ?token=: the caller's (options["webhook_token"] or already in the URL), else a new one."""
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        token = (query.get("token") or [None])[0] or self.options.get("webhook_token") or pysecrets.token_urlsafe(32)
-        self.registered_secret = token  # the caller stores it as WebhookSecrets.url_token
-        query["token"] = [token]
-        return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
+        """subscriber_activate for the account; tag_add / form_subscribe when the connection watches one tag or form.
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
-        """subscriber_activate for the account; tag_add / form_subscribe when the connection watches one tag or form."""
+        Kit signs nothing, so `secret` (else the URL's ?token=, else a new one) rides in the URL as ?token=.
+        """
         event: dict[str, Any] = {"name": ACTIVATE}
         if list_id:
             kind, raw = split_list_id(list_id)
@@ -312,7 +309,8 @@ class ConvertKit(Connector):
                 event = {"name": "subscriber.tag_add", "tag_id": int(raw)}
             elif kind == "form":
                 event = {"name": "subscriber.form_subscribe", "form_id": int(raw)}
-        target = self._url_with_token(url)
+        token = choose_secret(url, secret)
+        target = with_url_token(url, token)
         if self.version == "v3":
             body = (await self.http.request("POST", "v3/automations/hooks", json=self._v3(target_url=target, event=event))).json()
             hook = body.get("rule") or {}
@@ -321,7 +319,7 @@ class ConvertKit(Connector):
             hook = body.get("webhook") or {}
         if hook.get("id") is None:
             raise ConnectorError("Kit did not return the new webhook's id.", platform=self.slug)
-        return str(hook["id"])
+        return WebhookRegistration(ids=(str(hook["id"]),), secrets=WebhookSecrets(url_token=token), url=target)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
         if not webhook_id.isdigit():

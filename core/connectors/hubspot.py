@@ -40,17 +40,23 @@ from core.connectors.base import (
     WebhookSecrets,
 )
 from core.connectors.errors import (
+    ConnectorError,
     InsufficientScope,
     InvalidConfiguration,
     InvalidCredentials,
     ListNotFound,
     PlatformUnavailable,
+    RateLimited,
     UnsupportedAction,
     WebhookMalformed,
     WebhookRejected,
 )
 from core.connectors.http import RateLimit
-from core.connectors.oauth import OAuthExchangeFailed, OAuthNotConfigured, refresh_tokens
+from core.connectors.oauth import (
+    OAuthExchangeFailed,
+    OAuthNotConfigured,
+    refresh_tokens,
+)
 
 CONTACTS_OBJECT = "0-1"  # objectTypeId of contact lists; lists can also hold companies, deals...
 ALL_CONTACTS = "all"  # our list id for "every contact in the portal"
@@ -94,10 +100,6 @@ def signing_uri(url: str) -> str:
     return _URI_ESCAPE.sub(lambda m: URI_DECODE[m.group(0).upper()], url)
 
 
-class _TokenExpired(InvalidCredentials):
-    """A 401 with category EXPIRED_AUTHENTICATION: worth one refresh and one retry."""
-
-
 @register
 class HubSpot(Connector):
     slug = "hubspot"
@@ -139,12 +141,8 @@ class HubSpot(Connector):
     )
 
     def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        """Options: `on_credentials_change` (async callback given the refreshed tokens to persist),
-        `token_url` and `settings` (the OAuth token endpoint and client id/secret, for emulators),
-        `rate_limit` (lifts the client-side limit for tests and benchmarks)."""
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
+        """Options: `token_url` and `settings` (the OAuth token endpoint and client id/secret, for
+        emulators), and the common ones (base.py), `on_credentials_change` receiving refreshed tokens."""
         self._batch_unsubscribe: bool | None = None  # None: not tried yet (needs Marketing Hub Enterprise)
         self._lock = asyncio.Lock()  # serialises this instance's refreshes; the shared lock spans instances
         self._refreshes_finished = 0
@@ -182,12 +180,7 @@ class HubSpot(Connector):
                 field="api_key",
                 platform=cls.slug,
             )
-        if "expires_at" not in cleaned and credentials.get("expires_in") is not None:
-            # Straight from a token response: expires_in counts from now. A stale value is caught by the 401 path.
-            try:
-                cleaned["expires_at"] = str(int(time.time() + float(credentials["expires_in"])))
-            except (TypeError, ValueError):
-                pass
+        # (A token response's expires_in became expires_at in the base class; a stale one is caught by the 401 path.)
         if "expires_at" in cleaned:
             try:
                 float(cleaned["expires_at"])
@@ -218,8 +211,8 @@ class HubSpot(Connector):
         category = body.get("category") if isinstance(body, dict) else None
         if status == 401:
             if self.is_oauth:
-                cls = _TokenExpired if category == "EXPIRED_AUTHENTICATION" else InvalidCredentials
-                return cls("HubSpot no longer accepts this connection's sign-in; reconnect HubSpot.", platform=self.slug, status=status)
+                return InvalidCredentials("HubSpot no longer accepts this connection's sign-in; reconnect HubSpot.",
+                                          platform=self.slug, status=status)
             return InvalidCredentials(
                 "HubSpot rejected the private app access token (rotated, or the app was deleted); paste a current one "
                 "from Settings > Integrations > Private Apps.",
@@ -289,18 +282,17 @@ class HubSpot(Connector):
                 tokens = await refresh_tokens("hubspot", refresh_token, settings=self.options.get("settings"),
                                               token_url=self.options.get("token_url"))
             except OAuthExchangeFailed as exc:
-                self._refresh_error = self._refresh_failure(str(exc))
+                self._refresh_error = self._refresh_failure(exc)
                 raise self._refresh_error from None
             except OAuthNotConfigured as exc:
                 self._refresh_error = InvalidConfiguration(str(exc), platform=self.slug)
                 raise self._refresh_error from None
             finally:
                 self._refreshes_finished += 1
-            lifetime = float(tokens.get("expires_in") or TOKEN_LIFETIME)
             fresh = {
                 "access_token": tokens["access_token"],
                 "refresh_token": tokens.get("refresh_token") or refresh_token,
-                "expires_at": str(int(time.time() + lifetime)),
+                "expires_at": tokens.get("expires_at") or str(int(time.time() + TOKEN_LIFETIME)),
             }
             now = time.time()
             for stale in [k for k, v in _fresh_tokens.items() if float(v["expires_at"]) < now]:
@@ -310,10 +302,9 @@ class HubSpot(Connector):
                 _fresh_tokens[_digest(fresh["refresh_token"])] = fresh
             await self._adopt(fresh)
 
-    def _refresh_failure(self, reason: str) -> Exception:
+    def _refresh_failure(self, exc: OAuthExchangeFailed) -> Exception:
         """A refused refresh means reconnect; an unreachable or failing token endpoint means try later."""
-        status = re.search(r"HTTP (\d{3})", reason)  # OAuthExchangeFailed carries the status only in its text
-        if reason.startswith("Could not reach") or (status and (status.group(1) == "429" or status.group(1)[0] == "5")):
+        if exc.retryable:
             return PlatformUnavailable("HubSpot could not renew the sign-in just now; try again shortly.", platform=self.slug)
         return InvalidCredentials(
             "HubSpot refused to renew this connection's sign-in (access was revoked or the app uninstalled); reconnect HubSpot.",
@@ -321,27 +312,63 @@ class HubSpot(Connector):
         )
 
     async def _adopt(self, tokens: Mapping[str, str]) -> None:
-        self.credentials.update({k: tokens[k] for k in ("access_token", "refresh_token", "expires_at")})
-        callback = self.options.get("on_credentials_change")
-        if callback is not None:
-            await callback(dict(self.credentials))  # the caller persists them, encrypted
+        await self.update_credentials({k: tokens[k] for k in ("access_token", "refresh_token", "expires_at")})
 
-    async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        """PlatformHttp.request with a fresh OAuth token, and one refresh-and-retry if it expired anyway."""
+    # --- PlatformHttp hooks: a fresh OAuth token, one refresh after an expired-token 401, 429 policies ---
+    async def before_request(self) -> None:
         if self._needs_refresh():
             await self._refresh()
-        used = self.credentials.get("access_token")
+
+    async def on_unauthorized(self, response: httpx.Response) -> bool:
+        """An OAuth 401 with category EXPIRED_AUTHENTICATION is worth one refresh and one retry."""
+        if not self.is_oauth or not self.credentials.get("refresh_token"):
+            return False
         try:
-            return await self.http.request(method, path, **kw)
-        except _TokenExpired:
-            if not self.credentials.get("refresh_token"):
-                raise
-            await self._refresh(failed_token=used)
-            return await self.http.request(method, path, **kw)
+            category = response.json().get("category")
+        except (ValueError, AttributeError):
+            return False
+        if category != "EXPIRED_AUTHENTICATION":
+            return False
+        used = response.request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        await self._refresh(failed_token=used)
+        return True
+
+    def retry_after(self, response: httpx.Response) -> float | ConnectorError | None:
+        """`policyName` says which limit: the daily one will not lift within a call, so say so at once;
+        the rolling ones free up within `X-HubSpot-RateLimit-Interval-Milliseconds` (search: a second)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        policy = str(body.get("policyName") or "").upper() if isinstance(body, dict) else ""
+        if "DAILY" in policy:
+            return RateLimited(
+                "HubSpot's daily API limit for this account is used up; it resets at midnight in the account's time zone, "
+                "so try again then.",
+                platform=self.slug,
+                status=429,
+            )
+        if response.headers.get("retry-after"):
+            return None  # the standard header wins when HubSpot sends one
+        try:
+            raw = response.headers.get("x-hubspot-ratelimit-interval-milliseconds") or "0"
+            interval = float(raw.split(",")[0]) / 1000  # a repeated header arrives comma-joined
+        except ValueError:
+            interval = 0.0
+        if interval > 0:
+            return interval  # a rolling window is surely free again after one interval
+        if policy == "SECONDLY":
+            return 1.0
+        return None  # unknown: backoff
+
+    # HubSpot sends X-HubSpot-RateLimit-Remaining but no reset time, and its window rolls, so there is no
+    # moment to wait for; the client-side bucket keeps us under it and a 429 is waited out above.
+    def window_spent(self, response: httpx.Response) -> float | None:
+        return None
 
     # --- reading ---------------------------------------------------------------------
     async def check_credentials(self) -> AccountInfo:
-        await self._call("GET", "crm/v3/objects/contacts", params={"limit": 1, "archived": "false"})
+        await self.http.request("GET", "crm/v3/objects/contacts", params={"limit": 1, "archived": "false"})
         return AccountInfo(account_id=None, can_write=None)
 
     async def lists(self) -> list[PlatformList]:
@@ -350,7 +377,7 @@ class HubSpot(Connector):
         while True:
             query = {"offset": offset, "count": LIST_SEARCH_PAGE, "query": "",
                      "processingTypes": list(STATIC_TYPES), "additionalProperties": ["hs_list_size"]}
-            body = (await self._call("POST", "crm/v3/lists/search", json=query, write=False)).json()
+            body = (await self.http.request("POST", "crm/v3/lists/search", json=query, write=False)).json()
             for item in body.get("lists") or []:
                 kind = STATIC_TYPES.get(str(item.get("processingType")))
                 if str(item.get("objectTypeId")) != CONTACTS_OBJECT or kind is None:
@@ -374,7 +401,7 @@ class HubSpot(Connector):
     async def _count_all(self) -> int | None:
         """`total` of a one-result contacts search: the whole portal without paging through it."""
         search = {"filterGroups": [], "sorts": [], "properties": ["email"], "limit": 1, "after": "0"}
-        body = (await self._call("POST", "crm/v3/objects/contacts/search", json=search, write=False)).json()
+        body = (await self.http.request("POST", "crm/v3/objects/contacts/search", json=search, write=False)).json()
         total = body.get("total")
         return int(total) if isinstance(total, int) else None
 
@@ -386,7 +413,7 @@ class HubSpot(Connector):
             return
         if not list_id.isdigit():
             raise ListNotFound(f"HubSpot has no list with id {list_id[:40]}.", platform=self.slug, status=404)
-        response = await self._call("GET", f"crm/v3/lists/{list_id}", expect=(400, 404))
+        response = await self.http.request("GET", f"crm/v3/lists/{list_id}", expect=(400, 404))
         if response.status_code >= 400:
             raise ListNotFound(f"HubSpot has no list with id {list_id}.", platform=self.slug, status=404)
         if str((response.json().get("list") or {}).get("objectTypeId")) != CONTACTS_OBJECT:
@@ -396,7 +423,7 @@ class HubSpot(Connector):
             params: dict[str, Any] = {"limit": MEMBERSHIP_PAGE}
             if after:
                 params["after"] = after
-            response = await self._call("GET", f"crm/v3/lists/{list_id}/memberships", params=params, expect=(404,))
+            response = await self.http.request("GET", f"crm/v3/lists/{list_id}/memberships", params=params, expect=(404,))
             if response.status_code == 404:
                 raise ListNotFound(f"HubSpot has no list with id {list_id}.", platform=self.slug, status=404)
             body = response.json()
@@ -422,7 +449,7 @@ class HubSpot(Connector):
             return {}
         # hs_email_optout is read (never written) so members already opted out of all email are skipped.
         body = {"properties": ["email", "hs_email_optout"], "propertiesWithHistory": [], "inputs": [{"id": i} for i in ids]}
-        response = await self._call("POST", "crm/v3/objects/contacts/batch/read", json=body, write=False)
+        response = await self.http.request("POST", "crm/v3/objects/contacts/batch/read", json=body, write=False)
         found: dict[str, str] = {}
         for item in response.json().get("results") or []:
             contact = self._contact(item)
@@ -446,7 +473,7 @@ class HubSpot(Connector):
             params: dict[str, Any] = {"limit": CONTACTS_PAGE, "properties": "email,hs_email_optout", "archived": "false"}
             if after:
                 params["after"] = after
-            body = (await self._call("GET", "crm/v3/objects/contacts", params=params)).json()
+            body = (await self.http.request("GET", "crm/v3/objects/contacts", params=params)).json()
             for item in body.get("results") or []:
                 contact = self._contact(item)
                 if contact is not None:
@@ -487,7 +514,7 @@ class HubSpot(Connector):
         return outcome
 
     async def _unsubscribe_batch(self, chunk: list[Contact]) -> ActionOutcome:
-        response = await self._call("POST", "communication-preferences/v4/statuses/batch/unsubscribe-all",
+        response = await self.http.request("POST", "communication-preferences/v4/statuses/batch/unsubscribe-all",
                                     params={"channel": "EMAIL"}, json={"inputs": [c.email for c in chunk]}, expect=(400,))
         if response.status_code == 400:
             # One address HubSpot will not take must not sink the other 99: go one by one for this chunk.
@@ -510,7 +537,7 @@ class HubSpot(Connector):
 
     async def _unsubscribe_one(self, contact: Contact) -> ActionOutcome:
         path = f"communication-preferences/v4/statuses/{quote(contact.email, safe='@')}/unsubscribe-all"
-        response = await self._call("POST", path, params={"channel": "EMAIL"}, expect=(400, 404))
+        response = await self.http.request("POST", path, params={"channel": "EMAIL"}, expect=(400, 404))
         outcome = ActionOutcome()
         if response.status_code < 300:
             outcome.done.append(contact.id)
@@ -534,12 +561,12 @@ class HubSpot(Connector):
         if permanent:
             for contact in contacts:
                 # By id, never by email: an unknown email would be put on HubSpot's block list.
-                await self._call("POST", "crm/v3/objects/contacts/gdpr-delete", json={"objectId": contact.id}, expect=(404,))
+                await self.http.request("POST", "crm/v3/objects/contacts/gdpr-delete", json={"objectId": contact.id}, expect=(404,))
                 outcome.done.append(contact.id)
             return outcome
         for start in range(0, len(contacts), BATCH):
             chunk = contacts[start : start + BATCH]
-            await self._call("POST", "crm/v3/objects/contacts/batch/archive", json={"inputs": [{"id": c.id} for c in chunk]})
+            await self.http.request("POST", "crm/v3/objects/contacts/batch/archive", json={"inputs": [{"id": c.id} for c in chunk]})
             outcome.done.extend(c.id for c in chunk)
         return outcome
 
@@ -601,7 +628,7 @@ class HubSpot(Connector):
         """The email of a contact a webhook named only by id; None if it is gone or has no email."""
         if not contact_id.isdigit():
             return None
-        response = await self._call("GET", f"crm/v3/objects/contacts/{contact_id}", params={"properties": "email"}, expect=(404,))
+        response = await self.http.request("GET", f"crm/v3/objects/contacts/{contact_id}", params={"properties": "email"}, expect=(404,))
         if response.status_code == 404:
             return None
         return self._contact(response.json(), skip_opted_out=False)

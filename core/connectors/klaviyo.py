@@ -3,9 +3,9 @@
 Quirks, from the official OpenAPI spec (klaviyo/openapi stable.json) and developers.klaviyo.com:
 - Every request carries `revision`; request bodies are JSON:API documents (`application/vnd.api+json`).
 - Lists and segments come 10 per page, profiles 100; the cursor arrives inside `links.next`.
-- Counts are an `additional-fields[...]=profile_count` extra limited to 1/s and 15/min per endpoint,
-  so `lists()` fetches them within a time budget, leaves the rest None, and `subscriber_count()`
-  fetches one on demand (cached for a few minutes).
+- Counts are an `additional-fields[...]=profile_count` extra limited to 1/s and 15/min per endpoint
+  (`endpoint_limits`), so `lists()` fetches them within a time budget, leaves the rest None, and
+  `subscriber_count()` fetches one on demand (cached for a few minutes).
 - Unsubscribe, resubscribe and delete are asynchronous jobs answered 202 with no body and no status
   endpoint, so 202 (accepted) is reported as done.
 - The bulk subscription jobs create a profile for an unknown email, so profiles are looked up by id
@@ -15,16 +15,12 @@ Quirks, from the official OpenAPI spec (klaviyo/openapi stable.json) and develop
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import re
-import secrets as pysecrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +36,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -54,6 +51,7 @@ from core.connectors.errors import (
     WebhookRejected,
 )
 from core.connectors.http import RateLimit
+from core.connectors.webhook_auth import new_secret
 
 REVISION = "2026-07-15"  # the spec revision this module and its emulator are written against
 JSONAPI = "application/vnd.api+json"
@@ -80,55 +78,22 @@ MEMBER_FIELDS = ",".join((
 ))
 
 
-@dataclass(frozen=True)
-class Tier:
-    """One of Klaviyo's per-endpoint limits: a burst per second and a steady rate per minute."""
-
-    burst: int
-    steady: int
+def _tier(burst: int, steady: int) -> tuple[RateLimit, RateLimit]:
+    """One of Klaviyo's tiers: `burst` in any second and `steady` in any minute. Klaviyo counts fixed
+    windows; sliding ones can never exceed them, wherever their boundaries fall."""
+    return RateLimit(burst, 1.0, sliding=True), RateLimit(steady, 60.0, sliding=True)
 
 
 # Per-endpoint tiers stricter than the account-wide one (values from the spec's x-klaviyo-ratelimit).
-TIERS: dict[str, Tier] = {
-    "list_count": Tier(1, 15),  # GET /api/lists/{id} with additional-fields[list]=profile_count
-    "segment_count": Tier(1, 15),  # GET /api/segments/{id} with additional-fields[segment]=profile_count
-    "deletion": Tier(3, 60),  # POST /api/data-privacy-deletion-jobs
-    "webhooks": Tier(1, 15),  # /api/webhooks and /api/webhook-topics
+ENDPOINT_LIMITS = {
+    "list_count": _tier(1, 15),  # GET /api/lists/{id} with additional-fields[list]=profile_count
+    "segment_count": _tier(1, 15),  # GET /api/segments/{id} with additional-fields[segment]=profile_count
+    "deletion": _tier(3, 60),  # POST /api/data-privacy-deletion-jobs
+    "webhooks": _tier(1, 15),  # /api/webhooks and /api/webhook-topics
 }
 COUNT_BUDGET = 10.0  # seconds lists() may spend waiting for count slots before leaving counts None
 COUNT_CACHE_SECONDS = 300.0
-_WINDOW_MARGIN = 0.1  # seconds added to each window: Klaviyo counts fixed windows on its own clock
 
-
-class SlidingWindow:
-    """At most `burst` requests in any second and `steady` in any minute.
-
-    A token bucket would let a full bucket plus its refill through inside one fixed minute; a log of
-    send times can never exceed either of Klaviyo's windows, wherever their boundaries fall.
-    """
-
-    def __init__(self, tier: Tier) -> None:
-        self.windows = ((1.0 + _WINDOW_MARGIN, tier.burst), (60.0 + _WINDOW_MARGIN, tier.steady))
-        self.sent: deque[float] = deque(maxlen=max(tier.burst, tier.steady))
-        self.lock = asyncio.Lock()
-
-    def wait_time(self) -> float:
-        now = time.monotonic()
-        wait = 0.0
-        for span, limit in self.windows:
-            recent = [t for t in self.sent if t > now - span]
-            if len(recent) >= limit:
-                wait = max(wait, recent[-limit] + span - now)
-        return wait
-
-    async def acquire(self) -> None:
-        async with self.lock:
-            while (wait := self.wait_time()) > 0:
-                await asyncio.sleep(wait)
-            self.sent.append(time.monotonic())
-
-
-_windows: dict[str, SlidingWindow] = {}
 _counts: dict[str, tuple[int, float]] = {}  # "<account key>|<list id>" -> (profile_count, monotonic time)
 
 
@@ -184,19 +149,15 @@ class Klaviyo(Connector):
         polling=True,
     )
     default_base_url = "https://a.klaviyo.com"
-    # The endpoints we use share the L tier, 75/s burst and 750/min steady, per account. A bucket of 50
-    # refilled at 700/min can never exceed 750 in a minute nor 75 in a second.
-    rate_limit = RateLimit(requests=700, per_seconds=60.0, burst=50)
+    # The endpoints we use share the L tier, 75/s burst and 750/min steady, per account.
+    rate_limit = _tier(75, 750)
+    endpoint_limits = ENDPOINT_LIMITS
 
     def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
+        """Options: `count_budget` and `count_cache_seconds` (see lists()), and the common ones (base.py)."""
         super().__init__(credentials, **kw)
-        self.tiers: dict[str, Tier | None] = {**TIERS, **dict(self.options.get("tiers") or {})}
         self.count_budget = float(self.options.get("count_budget", COUNT_BUDGET))
         self.count_cache_seconds = float(self.options.get("count_cache_seconds", COUNT_CACHE_SECONDS))
-        self.registered_secret: str | None = None
 
     # --- configuration -----------------------------------------------------------------
     @classmethod
@@ -255,20 +216,23 @@ class Klaviyo(Connector):
             )
         return None
 
-    def _window(self, name: str) -> SlidingWindow | None:
-        tier = self.tiers.get(name)
-        if tier is None:
-            return None
-        key = f"{self.rate_limit_key()}:{name}:{tier.burst}/{tier.steady}"
-        window = _windows.get(key)
-        if window is None:
-            window = _windows[key] = SlidingWindow(tier)
-        return window
+    def limits_for(self, method: str, path: str, params: Mapping[str, Any] | None) -> tuple[str, ...]:
+        """The stricter tiers: counts, deletion jobs, webhooks."""
+        path = urlsplit(path).path.lstrip("/") if "://" in path else path.lstrip("/")
+        params = params or {}
+        if path.startswith("api/lists/") and path.count("/") == 2 and "additional-fields[list]" in params:
+            return ("list_count",)
+        if path.startswith("api/segments/") and path.count("/") == 2 and "additional-fields[segment]" in params:
+            return ("segment_count",)
+        if path == "api/data-privacy-deletion-jobs":
+            return ("deletion",)
+        if path.startswith(("api/webhooks", "api/webhook-topics")):
+            return ("webhooks",)
+        return ()
 
-    async def _limited(self, name: str) -> None:
-        window = self._window(name)
-        if window is not None:
-            await window.acquire()
+    @staticmethod
+    def _count_params(noun: str) -> dict[str, str]:
+        return {f"additional-fields[{noun}]": "profile_count", f"fields[{noun}]": "profile_count"}
 
     @staticmethod
     def _split(list_id: str) -> tuple[ListKind, str]:
@@ -334,9 +298,9 @@ class Klaviyo(Connector):
         cached = self._cached_count(list_id)
         if cached is not None:
             return cached
-        kind, _ = self._split(list_id)
-        window = self._window("segment_count" if kind is ListKind.SEGMENT else "list_count")
-        wait = window.wait_time() if window is not None else 0.0
+        kind, raw = self._split(list_id)
+        noun = "segment" if kind is ListKind.SEGMENT else "list"
+        wait = self.http.limits("GET", f"api/{noun}s/{raw}", self._count_params(noun)).wait_time()
         if time.monotonic() + wait > deadline:
             return None  # the caller shows "count pending" and asks subscriber_count() for the one picked
         return await self.subscriber_count(list_id)
@@ -350,9 +314,7 @@ class Klaviyo(Connector):
         if not _ID.match(raw):
             raise self._not_found(list_id)
         noun = "segment" if kind is ListKind.SEGMENT else "list"
-        await self._limited(f"{noun}_count")
-        params = {f"additional-fields[{noun}]": "profile_count", f"fields[{noun}]": "profile_count"}
-        response = await self.http.request("GET", f"api/{noun}s/{raw}", params=params, expect=(404,))
+        response = await self.http.request("GET", f"api/{noun}s/{raw}", params=self._count_params(noun), expect=(404,))
         if response.status_code == 404:
             raise self._not_found(list_id)
         count = int(((response.json().get("data") or {}).get("attributes") or {}).get("profile_count") or 0)
@@ -392,11 +354,12 @@ class Klaviyo(Connector):
         return Contact(id=contact_id, email=str(email)) if email else None
 
     async def contacts_since(self, since: datetime | None) -> AsyncIterator[Contact]:
-        """Polling fallback: profiles created after `since` that can receive email, oldest first."""
+        """Polling fallback: profiles created after `since` that can receive email, oldest first,
+        each with `created_at` for the caller's high-water mark."""
         params: dict[str, Any] = {
             "page[size]": PROFILE_PAGE,
             "sort": "created",
-            "fields[profile]": MEMBER_FIELDS,
+            "fields[profile]": f"{MEMBER_FIELDS},created",
             "additional-fields[profile]": "subscriptions",
         }
         if since is not None:
@@ -405,7 +368,8 @@ class Klaviyo(Connector):
             for item in body.get("data") or []:
                 email = (item.get("attributes") or {}).get("email")
                 if email and item.get("id") and self._can_receive(item, None):
-                    yield Contact(id=str(item["id"]), email=str(email))
+                    created = _parse_timestamp(str((item.get("attributes") or {}).get("created") or ""))
+                    yield Contact(id=str(item["id"]), email=str(email), created_at=created)
 
     async def _existing(self, contacts: Sequence[Contact]) -> dict[str, str]:
         """profile id -> current email for those of `contacts` that still exist (one GET per 100)."""
@@ -542,7 +506,6 @@ class Klaviyo(Connector):
             if not contact.email:
                 outcome.failed[contact.id] = "Klaviyo deletes by email, and this contact has none."
                 continue
-            await self._limited("deletion")
             body = {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {"data": {
                 "type": "profile", "attributes": {"email": contact.email}}}}}}
             response = await self.http.request("POST", "api/data-privacy-deletion-jobs", json=body, headers=WRITE_HEADERS, expect=(400, 404))
@@ -605,10 +568,9 @@ class Klaviyo(Connector):
             events.append(WebhookEvent(event_id=str(event_id) if event_id else None, email=email, contact_id=profile_id))
         return events
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
-        """Account-wide (Klaviyo webhooks cannot be scoped to a list); we choose the secret Klaviyo signs
-        with and leave it in `registered_secret` for the caller to store."""
-        await self._limited("webhooks")
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
+        """Account-wide (Klaviyo webhooks cannot be scoped to a list); Klaviyo signs with the secret we
+        give it: the connection's `secret`, else a new one."""
         response = await self.http.request("GET", "api/webhook-topics", expect=(403,))
         if response.status_code == 403:
             raise UnsupportedAction(WEBHOOKS_UNAVAILABLE, platform=self.slug, status=403)
@@ -619,26 +581,23 @@ class Klaviyo(Connector):
                 "This Klaviyo account offers no new-subscriber webhook topic, so Listwarden will poll for new subscribers instead.",
                 platform=self.slug,
             )
-        secret = str(self.options.get("webhook_secret") or pysecrets.token_urlsafe(32))
+        secret = secret or new_secret()
         body = {"data": {
             "type": "webhook",
             "attributes": {"name": "Listwarden verify-first", "endpoint_url": url, "secret_key": secret},
             "relationships": {"webhook-topics": {"data": [{"type": "webhook-topic", "id": topic}]}},
         }}
-        await self._limited("webhooks")
         response = await self.http.request("POST", "api/webhooks", json=body, headers=WRITE_HEADERS, expect=(403,))
         if response.status_code == 403:
             raise UnsupportedAction(WEBHOOKS_UNAVAILABLE, platform=self.slug, status=403)
         hook_id = (response.json().get("data") or {}).get("id")
         if not hook_id:
             raise ConnectorError("Klaviyo did not return the new webhook's id.", platform=self.slug)
-        self.registered_secret = secret
-        return str(hook_id)
+        return WebhookRegistration(ids=(str(hook_id),), secrets=WebhookSecrets(signing_secret=secret), url=url)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
         if not _ID.match(webhook_id):
             return
-        await self._limited("webhooks")
         response = await self.http.request("DELETE", f"api/webhooks/{webhook_id}", expect=(403, 404))
         if response.status_code == 403:
             raise UnsupportedAction(WEBHOOKS_UNAVAILABLE, platform=self.slug, status=403)

@@ -7,7 +7,7 @@ Quirks, in short:
   (`Authorization: OAuth <token>`) names it, then requests use `Bearer`.
 - A key sent to the wrong data centre gets the same 401 "API Key Invalid" as a wrong key.
 - No request rate is documented, only a limit of 10 simultaneous connections per user (429
-  beyond it, without Retry-After). We hold each account to 10 requests in flight client-side.
+  beyond it, without Retry-After). We hold each account to 10 requests in flight (`max_in_flight`).
 - Members are addressed by the MD5 of the lower-cased email, per audience; segments and tags
   (static segments) live inside an audience, so our segment ids carry it: `{audience}:segment:{id}`.
 - Unsubscribe/resubscribe use the batch endpoint `POST /lists/{id}` (500 per call) and set only
@@ -23,15 +23,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import hmac
 import re
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
-
-import httpx
+from urllib.parse import parse_qsl, urlsplit
 
 from core.connectors import register
 from core.connectors.base import (
@@ -44,6 +40,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -57,6 +54,7 @@ from core.connectors.errors import (
     WebhookRejected,
 )
 from core.connectors.http import PlatformHttp
+from core.connectors.webhook_auth import choose_secret, token_matches, with_url_token
 
 API_HOST = "https://{dc}.api.mailchimp.com/3.0"
 METADATA_URL = "https://login.mailchimp.com/oauth2/metadata"
@@ -76,8 +74,6 @@ WEBHOOK_EVENTS = {"subscribe": True, "unsubscribe": False, "profile": False, "cl
 # `api: False`: our own resubscribes (jobs undo) must not come back as "new subscribers" to verify.
 WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
 
-# One semaphore per account and event loop (asyncio primitives are bound to the loop they run in).
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
 # Data centre of each OAuth token already looked up, so connectors built per request skip the metadata call.
 _dc_cache: dict[tuple[str, str], str] = {}
 
@@ -114,7 +110,9 @@ class Mailchimp(Connector):
         webhook_registration=True,
     )
     default_base_url = "https://us1.api.mailchimp.com/3.0"  # never used as is: the data centre decides
-    rate_limit = None  # Mailchimp documents no request rate, only the 10-connection limit (see _gate)
+    rate_limit = None  # Mailchimp documents no request rate, only the 10-connection limit
+    max_in_flight = MAX_CONNECTIONS
+    stored_keys = ("dc",)  # an OAuth connection's data centre, learnt from the metadata call
     webhook_steps = (
         "In Mailchimp open Audience > Manage Audience > Settings > Webhooks, click Create New Webhook, paste the URL, "
         "tick only 'Subscribes' under events and 'by a subscriber' and 'by an account admin' under sources, and save."
@@ -128,10 +126,8 @@ class Mailchimp(Connector):
         http: PlatformHttp | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        """Options: `metadata_url` (the OAuth metadata endpoint, for emulators), and the common ones (base.py)."""
         options = dict(options or {})
-        if "rate_limit" in options:  # an operator (or a benchmark) may still impose a request rate
-            self.rate_limit = options["rate_limit"]
-        self.max_connections = int(options.get("max_connections", MAX_CONNECTIONS))
         self.metadata_url = str(options.get("metadata_url") or METADATA_URL)
         self._explicit_base = base_url is not None
         super().__init__(credentials, base_url=_with_api_path(base_url) if base_url else None, http=http, options=options)
@@ -148,6 +144,7 @@ class Mailchimp(Connector):
         if key:
             cleaned.pop("access_token", None)  # a typed key wins over stale OAuth material
             cleaned.pop("refresh_token", None)
+            cleaned.pop("dc", None)  # the key's own ending names the data centre
             secret, dash, dc = key.rpartition("-")
             if not dash:
                 raise InvalidConfiguration(
@@ -176,12 +173,12 @@ class Mailchimp(Connector):
         if any(ch.isspace() for ch in token):
             raise InvalidConfiguration("The Mailchimp sign-in token is malformed; sign in with Mailchimp again.",
                                        field="access_token", platform=cls.slug)
-        dc = str(credentials.get("dc") or "").strip().lower()
+        dc = cleaned.get("dc", "").lower()
         if dc:
             if not DC_RE.fullmatch(dc):
                 raise InvalidConfiguration("The stored Mailchimp data centre is malformed; sign in with Mailchimp again.",
                                            field="dc", platform=cls.slug)
-            cleaned["dc"] = dc  # learnt from the metadata call at connect time
+            cleaned["dc"] = dc  # learnt from the metadata call on first use
         return cleaned
 
     @classmethod
@@ -189,7 +186,7 @@ class Mailchimp(Connector):
         key = credentials.get("api_key")
         dc = key.rsplit("-", 1)[1] if key else credentials.get("dc")
         # An OAuth token without a known data centre is resolved through the metadata call
-        # before the first request (_ready); until then no request is sent.
+        # before the first request (before_request); until then no request is sent.
         return API_HOST.format(dc=dc) if dc else API_HOST.format(dc="unresolved")
 
     @property
@@ -235,27 +232,10 @@ class Mailchimp(Connector):
             return ConnectorError(f"Mailchimp refused the request ({title or f'HTTP {status}'}).", platform=self.slug, status=status)
         return None
 
-    # --- transport: data centre, connection limit --------------------------------------
-    def _gate(self) -> asyncio.Semaphore:
-        """At most `max_connections` requests in flight per Mailchimp user, across connectors."""
-        per_loop = _gates.setdefault(asyncio.get_running_loop(), {})
-        key = f"{self.rate_limit_key()}:{self.max_connections}"
-        gate = per_loop.get(key)
-        if gate is None:
-            gate = per_loop[key] = asyncio.Semaphore(self.max_connections)
-        return gate
-
-    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        # The gate is held through PlatformHttp's retries as well: conservative, never over the limit.
-        async with self._gate():
-            return await self.http.request(method, path, **kw)
-
-    async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        await self._ready()
-        return await self._send(method, path, **kw)
-
-    async def _ready(self) -> None:
-        """For an OAuth token, learn the data centre from Mailchimp's metadata call (once)."""
+    # --- transport: the data centre of an OAuth token --------------------------------------
+    async def before_request(self) -> None:
+        """For an OAuth token, learn the data centre from Mailchimp's metadata call (once), then
+        hand it to `on_credentials_change` so the connection stores it as `dc`."""
         if self.data_centre:
             return
         if self._resolving is None:
@@ -267,8 +247,9 @@ class Mailchimp(Connector):
             cache_key = (self.metadata_url, hashlib.sha256(token.encode()).hexdigest())
             dc = _dc_cache.get(cache_key)
             if dc is None:
-                response = await self._send("GET", self.metadata_url, headers={"Authorization": f"OAuth {token}"},
-                                            write=False, expect=(400, 401, 403))
+                # auth=False: the metadata call carries its own `OAuth` header, not the API's Bearer.
+                response = await self.http.request("GET", self.metadata_url, headers={"Authorization": f"OAuth {token}",
+                                                   "Accept": "application/json"}, write=False, expect=(400, 401, 403), auth=False)
                 if response.status_code != 200:
                     raise InvalidCredentials("Mailchimp refused the sign-in token (access was revoked); sign in with Mailchimp again.",
                                              platform=self.slug, status=response.status_code)
@@ -283,10 +264,11 @@ class Mailchimp(Connector):
             self.data_centre = dc
             if not self._explicit_base:
                 self.base_url = API_HOST.format(dc=dc)
+            await self.update_credentials({"dc": dc})
 
     async def resolve_data_centre(self) -> str:
         """The account's data centre (for OAuth, from the metadata call), for the caller to store as `dc`."""
-        await self._ready()
+        await self.before_request()
         assert self.data_centre
         return self.data_centre
 
@@ -306,7 +288,7 @@ class Mailchimp(Connector):
     # --- reading -------------------------------------------------------------------------
     async def check_credentials(self) -> AccountInfo:
         """`GET /` (API root): account id and name, and the user's role tells whether it can write."""
-        body = (await self._call("GET", "", params={"fields": "account_id,account_name,role"})).json()
+        body = (await self.http.request("GET", "", params={"fields": "account_id,account_name,role"})).json()
         role = str(body.get("role") or "").lower()
         can_write = True if role in ("owner", "admin", "manager") else False if role == "viewer" else None
         return AccountInfo(account_id=body.get("account_id"), name=body.get("account_name"), can_write=can_write)
@@ -314,7 +296,7 @@ class Mailchimp(Connector):
     async def _paged(self, path: str, key: str, fields: str) -> AsyncIterator[dict]:
         offset = 0
         while True:
-            body = (await self._call("GET", path, params={"count": PAGE_SIZE, "offset": offset, "fields": f"{fields},total_items"})).json()
+            body = (await self.http.request("GET", path, params={"count": PAGE_SIZE, "offset": offset, "fields": f"{fields},total_items"})).json()
             page = body.get(key) or []
             for item in page:
                 yield item
@@ -357,7 +339,7 @@ class Mailchimp(Connector):
             path, params = f"lists/{audience}/members", {"status": "subscribed"}
         offset, seen_total = 0, None
         while True:
-            response = await self._call("GET", path, params={**params, "count": PAGE_SIZE, "offset": offset, "fields": MEMBER_FIELDS},
+            response = await self.http.request("GET", path, params={**params, "count": PAGE_SIZE, "offset": offset, "fields": MEMBER_FIELDS},
                                         expect=(404,))
             if response.status_code == 404:
                 raise ListNotFound(f"Mailchimp has no audience or segment with id {list_id}.", platform=self.slug, status=404)
@@ -420,7 +402,7 @@ class Mailchimp(Connector):
         for c in chunk:
             emails.setdefault(c.email.strip().lower(), c.email.strip())
         body = {"members": [{"email_address": e, "status": status} for e in emails.values()], "update_existing": True}
-        response = await self._call("POST", f"lists/{audience}", json=body, expect=(404,))
+        response = await self.http.request("POST", f"lists/{audience}", json=body, expect=(404,))
         if response.status_code == 404:
             outcome.failed.update({c.id: f"Mailchimp has no audience with id {audience}." for c in chunk})
             return outcome
@@ -438,7 +420,7 @@ class Mailchimp(Connector):
     async def _patch_one(self, audience: str, contact: Contact, status: str) -> ActionOutcome:
         """One contact: PATCH only `status`; unlike the batch upsert it never creates a member."""
         outcome = ActionOutcome()
-        response = await self._call("PATCH", self._member_path(audience, contact), json={"status": status}, expect=(400, 404))
+        response = await self.http.request("PATCH", self._member_path(audience, contact), json={"status": status}, expect=(400, 404))
         if response.status_code < 300:
             outcome.done.append(contact.id)
         elif response.status_code == 404:
@@ -475,13 +457,13 @@ class Mailchimp(Connector):
         async def one(audience: str, contact: Contact) -> None:
             path = self._member_path(audience, contact)
             if permanent:
-                await self._call("POST", f"{path}/actions/delete-permanent", expect=(404,))
+                await self.http.request("POST", f"{path}/actions/delete-permanent", expect=(404,))
                 outcome.done.append(contact.id)
                 return
-            response = await self._call("DELETE", path, expect=(404, 405))
+            response = await self.http.request("DELETE", path, expect=(404, 405))
             if response.status_code == 405:
                 # 405 also covers pending and bounced contacts, which cannot be archived: look.
-                check = await self._call("GET", path, params={"fields": "status"}, expect=(404,))
+                check = await self.http.request("GET", path, params={"fields": "status"}, expect=(404,))
                 if check.status_code != 404 and check.json().get("status") != "archived":
                     outcome.failed[contact.id] = "Mailchimp cannot archive a pending or bounced contact."
                     return
@@ -498,9 +480,7 @@ class Mailchimp(Connector):
         The validation GET Mailchimp sends when the webhook is saved carries the same token but no
         body, so only the token is checked for it.
         """
-        expected = secrets.url_token or ""
-        given = request.query.get("token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not token_matches(request.query, secrets.url_token):
             raise WebhookRejected("Mailchimp webhook token does not match.", platform=self.slug)
         if request.method.upper() == "GET":
             return
@@ -540,17 +520,15 @@ class Mailchimp(Connector):
         """200 for deliveries and for the GET Mailchimp sends to validate the URL (any body will do)."""
         return 200, b'{"status":"OK"}', "application/json"
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
         """Webhooks are per audience: one audience, or every audience when none is named.
 
-        Returns `{audience}:{webhook id}`, comma-separated for several. The URL must carry our
-        `?token=`: it is the only thing that authenticates Mailchimp's unsigned deliveries.
+        Mailchimp signs nothing, so `secret` (else the URL's ?token=, else a new one) rides in the
+        URL as ?token=: it is the only thing that authenticates the deliveries. One id per
+        audience, `{audience}:{webhook id}`; all audiences or none.
         """
-        if not parse_qs(urlsplit(url).query).get("token"):
-            raise InvalidConfiguration(
-                "The webhook URL must carry the connection's secret token (?token=...), since Mailchimp signs nothing.",
-                field="url", platform=self.slug,
-            )
+        token = choose_secret(url, secret)
+        url = with_url_token(url, token)
         if list_id:
             audience = self._split(list_id)[0]
             if not audience:
@@ -563,16 +541,18 @@ class Mailchimp(Connector):
         created: list[str] = []
         body = {"url": url, "events": WEBHOOK_EVENTS, "sources": WEBHOOK_SOURCES}
         for audience in audiences:
-            response = await self._call("POST", f"lists/{audience}/webhooks", json=body, expect=(400,))
+            response = await self.http.request("POST", f"lists/{audience}/webhooks", json=body, expect=(400,))
             if response.status_code == 400 or "id" not in (reply := response.json()):
-                await self.unregister_webhook(",".join(created))  # all audiences or none
+                for done in created:
+                    await self.unregister_webhook(done)
                 raise ConnectorError("Mailchimp could not save the webhook: its check GET of the URL did not get a 200; "
                                      "make sure Listwarden's public URL is reachable.", platform=self.slug)
             created.append(f"{audience}:{reply['id']}")
-        return ",".join(created)
+        return WebhookRegistration(ids=tuple(created), secrets=WebhookSecrets(url_token=token), url=url)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
+        """One `{audience}:{webhook id}` of a registration (a comma-joined list of them is accepted too)."""
         for part in filter(None, webhook_id.split(",")):
             audience, _, hook = part.partition(":")
             if ID_RE.fullmatch(audience) and ID_RE.fullmatch(hook):
-                await self._call("DELETE", f"lists/{audience}/webhooks/{hook}", expect=(404,))
+                await self.http.request("DELETE", f"lists/{audience}/webhooks/{hook}", expect=(404,))

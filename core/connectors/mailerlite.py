@@ -11,7 +11,6 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from core.connectors import register
 from core.connectors.base import (
@@ -24,6 +23,7 @@ from core.connectors.base import (
     ListKind,
     PlatformList,
     WebhookEvent,
+    WebhookRegistration,
     WebhookRequest,
     WebhookSecrets,
 )
@@ -60,12 +60,6 @@ class MailerLite(Connector):
     )
     default_base_url = "https://connect.mailerlite.com"
     rate_limit = RateLimit(requests=120, per_seconds=60.0, burst=10)
-
-    def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
-        super().__init__(credentials, **kw)
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, str]) -> Mapping[str, str]:
@@ -200,13 +194,14 @@ class MailerLite(Connector):
             events.append(WebhookEvent(event_id=f"created:{contact_id}" if contact_id else None, email=email, contact_id=contact_id))
         return events
 
-    async def register_webhook(self, url: str, list_id: str | None = None) -> str:
+    async def register_webhook(self, url: str, list_id: str | None = None, *, secret: str | None = None) -> WebhookRegistration:
+        """Account-wide. MailerLite chooses the signing secret itself and returns it (the API takes
+        none), so `secret` is not used and the registration carries MailerLite's."""
         body = {"name": "Listwarden verify-first", "events": ["subscriber.created"], "url": url, "enabled": True}
         data = (await self.http.request("POST", "api/webhooks", json=body)).json().get("data") or {}
-        if "id" not in data:
-            raise ConnectorError("MailerLite did not return the new webhook's id.", platform=self.slug)
-        self.registered_secret = data.get("secret")  # the caller stores it as the connection's signing secret
-        return str(data["id"])
+        if "id" not in data or not data.get("secret"):
+            raise ConnectorError("MailerLite did not return the new webhook's id and secret.", platform=self.slug)
+        return WebhookRegistration(ids=(str(data["id"]),), secrets=WebhookSecrets(signing_secret=str(data["secret"])), url=url)
 
     async def unregister_webhook(self, webhook_id: str) -> None:
         await self.http.request("DELETE", f"api/webhooks/{webhook_id}", expect=(404,))

@@ -1,13 +1,16 @@
-"""OAuth 2.0 authorize URLs for the platforms that offer OAuth (Mailchimp, HubSpot).
+"""OAuth 2.0 for the platforms that offer it (Mailchimp, HubSpot): authorize URL, code exchange, refresh.
 
-Authorize URL, code exchange and refresh are implemented (Mailchimp tokens do
-not expire; HubSpot's last 30 minutes).  Mailchimp's metadata call (data
-centre) and refreshing automatically before expiry inside a connector are still to do.  The client id comes
-from settings so that one fact lives in one place.
+Mailchimp tokens do not expire; HubSpot's last 30 minutes. Tokens come back as credentials to
+store: `access_token`, `refresh_token` and `expires_at` (epoch seconds, so a stored value stays
+meaningful). Inside a connector, HubSpot refreshes before expiry and once on an expired-token
+401 (`before_request` / `on_unauthorized`); Mailchimp learns its data centre through the
+metadata call on first use and hands it back through `on_credentials_change`. The client id and
+secret come from settings (passed in, or the process settings) so that one fact lives in one place.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -58,7 +61,19 @@ def build_authorize_url(slug: str, state: str, redirect_uri: str, settings: Sett
 
 
 class OAuthExchangeFailed(Exception):
-    """The platform refused the authorization code; the message never holds a secret."""
+    """The token endpoint refused or failed; the message never holds a secret.
+
+    `status` is the token endpoint's HTTP status (None: it could not be reached). `retryable`
+    tells "try again shortly" (unreachable, 429, 5xx) from "connect again" (the grant was refused).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
 
 
 async def complete_oauth(
@@ -109,21 +124,34 @@ async def refresh_tokens(
 
 
 async def _token_request(slug: str, provider: OAuthProvider, form: dict[str, str], token_url: str | None) -> dict[str, str]:
-    """POST a form to the token endpoint and keep only the token fields we store."""
-    async with httpx.AsyncClient(timeout=15.0) as client:
+    """POST a form to the token endpoint and keep only the token fields we store.
+
+    A client of its own rather than the shared one: token calls are rare, and this one is never
+    bound to an event loop that has since closed.
+    """
+    async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as client:
         try:
             response = await client.post(token_url or provider.token_url, data=form)
         except httpx.HTTPError:
             raise OAuthExchangeFailed(f"Could not reach {slug} to finish connecting; try again shortly.") from None
-    if response.status_code != 200:
-        raise OAuthExchangeFailed(f"{slug} refused the authorization (HTTP {response.status_code}); start the connection again.")
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise OAuthExchangeFailed(f"{slug} could not finish the sign-in just now (HTTP {status}); try again shortly.", status=status)
+    if status != 200:
+        raise OAuthExchangeFailed(f"{slug} refused the authorization (HTTP {status}); start the connection again.", status=status)
     try:
         body = response.json()
         credentials = {"access_token": str(body["access_token"])}
     except (ValueError, KeyError, TypeError):
-        raise OAuthExchangeFailed(f"{slug} answered the token request without an access token; start the connection again.") from None
+        raise OAuthExchangeFailed(
+            f"{slug} answered the token request without an access token; start the connection again.", status=status
+        ) from None
     if body.get("refresh_token"):
-        credentials["refresh_token"] = body["refresh_token"]
-    if body.get("expires_in") is not None:
-        credentials["expires_in"] = str(body["expires_in"])
+        credentials["refresh_token"] = str(body["refresh_token"])
+    try:
+        lifetime = float(body["expires_in"]) if body.get("expires_in") is not None else None
+    except (TypeError, ValueError):
+        lifetime = None
+    if lifetime is not None:
+        credentials["expires_at"] = str(int(time.time() + lifetime))  # epoch: still right when read back later
     return credentials

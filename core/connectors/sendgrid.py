@@ -11,27 +11,22 @@ Quirks, in short:
 - No new-subscriber webhook (the Event Webhook reports sends), so `contacts_since` polls the SGQL
   search. A search returns at most 50 contacts, so the time window is bisected until each
   window fits.
-- Rate limits are per endpoint and unpublished. Every reply carries `X-RateLimit-*`; a spent
-  window is waited out before the next call, and a 429 is retried after `X-RateLimit-Reset`.
+- Rate limits are per endpoint and unpublished. Every reply carries `X-RateLimit-*`; PlatformHttp
+  waits out a spent window before the next call, and retries a 429 after `X-RateLimit-Reset`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import csv
 import json
 import logging
 import re
-import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
-
-import httpx
 
 from core.connectors import register
 from core.connectors.base import (
@@ -52,7 +47,8 @@ from core.connectors.errors import (
     ListNotFound,
     PlatformUnavailable,
 )
-from core.connectors.http import MAX_RETRY_WAIT, RateLimit
+from core.connectors.http import RateLimit
+from core.connectors.polling import poll
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +81,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class SendGridContact(Contact):
-    """A Contact that carries `created_at`, so a poller can keep a high-water mark."""
-
-    created_at: datetime | None = None
-
-
 @register
 class SendGrid(Connector):
     slug = "sendgrid"
@@ -113,6 +102,8 @@ class SendGrid(Connector):
             secret=False,
             required=False,
             placeholder="global",
+            choices=(("global", "Global (api.sendgrid.com)"), ("eu", "EU regional subuser (api.eu.sendgrid.com)")),
+            default="global",
         ),
     )
     capabilities = Capabilities(
@@ -126,20 +117,16 @@ class SendGrid(Connector):
     # X-RateLimit-* (honoured below). 10/s is a conservative client-side ceiling on top of that.
     rate_limit = RateLimit(requests=10, per_seconds=1.0, burst=10)
 
-    def __init__(self, credentials: Mapping[str, str], **kw: Any) -> None:
-        options = kw.get("options") or {}
-        if "rate_limit" in options:  # tests and benchmarks against an emulator lift the account limit
-            self.rate_limit = options["rate_limit"]
-        super().__init__(credentials, **kw)
-        self._resume_at = 0.0  # epoch seconds: the advertised rate-limit window ran out until then
-
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[name])
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, str]) -> Mapping[str, str]:
-        cleaned = dict(super().validate_credentials(credentials))
+        region = credentials.get("region")
+        if isinstance(region, str) and region.strip().lower() == "us":  # the global host serves the US
+            credentials = {**credentials, "region": "global"}
+        cleaned = dict(super().validate_credentials(credentials))  # region: one of its choices, global by default
         cleaned.pop("base_url", None)  # never let user input choose where the key goes
         key = cleaned["api_key"]
         if key.lower().startswith("bearer "):  # pasted with the header's scheme: harmless, drop it
@@ -157,12 +144,6 @@ class SendGrid(Connector):
                 platform=cls.slug,
             )
         cleaned["api_key"] = key
-        region = cleaned.get("region", "global").strip().lower()
-        if region not in REGIONS:
-            raise InvalidConfiguration(
-                "Region must be global or eu (eu only for an EU regional subuser).", field="region", platform=cls.slug
-            )
-        cleaned["region"] = "eu" if region == "eu" else "global"
         return cleaned
 
     @classmethod
@@ -199,31 +180,10 @@ class SendGrid(Connector):
             return ConnectorError(f"SendGrid refused the request (HTTP {status}): {message}.", platform=self.slug, status=status)
         return None
 
-    # --- transport ---------------------------------------------------------------------
-    async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        """One API call that waits out a spent X-RateLimit window first and notes the next one."""
-        wait = self._resume_at - time.time()
-        if wait > 0:
-            await asyncio.sleep(min(wait, MAX_RETRY_WAIT))
-        response = await self.http.request(method, path, **kw)
-        remaining = response.headers.get("x-ratelimit-remaining")
-        reset = response.headers.get("x-ratelimit-reset")
-        if remaining is not None and reset is not None:
-            try:
-                if int(remaining) <= 0:
-                    seconds = float(reset)
-                    self._resume_at = seconds if seconds > 1e9 else time.time() + seconds  # epoch or delta
-            except ValueError:
-                pass
-        return response
-
-    async def _sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
     # --- reading -------------------------------------------------------------------------
     async def check_credentials(self) -> AccountInfo:
         """The cheapest documented authenticated read in the Marketing API."""
-        await self._call("GET", "v3/marketing/lists", params={"page_size": 1})
+        await self.http.request("GET", "v3/marketing/lists", params={"page_size": 1})
         return AccountInfo(account_id=None, can_write=None)
 
     async def lists(self) -> list[PlatformList]:
@@ -234,7 +194,7 @@ class SendGrid(Connector):
             params: dict[str, Any] = {"page_size": int(self.option("lists_page_size"))}
             if token:
                 params["page_token"] = token
-            body = (await self._call("GET", "v3/marketing/lists", params=params)).json()
+            body = (await self.http.request("GET", "v3/marketing/lists", params=params)).json()
             for item in body.get("result") or []:
                 found.append(PlatformList(str(item["id"]), item.get("name", ""), ListKind.LIST, item.get("contact_count")))
             # `_metadata.next` is a full URL; only its page_token is used, so the key never follows a link.
@@ -242,14 +202,14 @@ class SendGrid(Connector):
             if not token or token in seen_tokens:
                 break
             seen_tokens.add(token)
-        body = (await self._call("GET", "v3/marketing/segments/2.0")).json()
+        body = (await self.http.request("GET", "v3/marketing/segments/2.0")).json()
         # The docs show `{"results": [...]}`; the saved spec's 200 schema is a single segment, so take either.
         items: list = []
         if isinstance(body, dict):
             items = body.get("results") or [] if "results" in body else [body] if "id" in body else []
         for item in items:
             found.append(PlatformList(f"{SEGMENT_PREFIX}{item['id']}", item.get("name", ""), ListKind.SEGMENT, item.get("contacts_count")))
-        count = (await self._call("GET", "v3/marketing/contacts/count")).json().get("contact_count")
+        count = (await self.http.request("GET", "v3/marketing/contacts/count")).json().get("contact_count")
         found.append(PlatformList(ALL_CONTACTS, "All contacts", ListKind.ALL, count))
         return found
 
@@ -264,10 +224,10 @@ class SendGrid(Connector):
 
     async def _ensure_exists(self, kind: str, ident: str | None, list_id: str) -> None:
         if kind == "list":
-            response = await self._call("GET", f"v3/marketing/lists/{ident}", expect=(404,))
+            response = await self.http.request("GET", f"v3/marketing/lists/{ident}", expect=(404,))
         elif kind == "segment":
             # The spec lists 400 but no 404 for a segment read; either means there is no such segment.
-            response = await self._call("GET", f"v3/marketing/segments/2.0/{ident}", params={"contacts_sample": "false"}, expect=(400, 404))
+            response = await self.http.request("GET", f"v3/marketing/segments/2.0/{ident}", params={"contacts_sample": "false"}, expect=(400, 404))
         else:
             return
         if response.status_code in (400, 404):
@@ -283,7 +243,7 @@ class SendGrid(Connector):
         elif kind == "segment":
             body["segment_ids"] = [ident]
         # An export only reads, so a 403 here is a missing read scope, not a read-only key.
-        job = (await self._call("POST", "v3/marketing/contacts/exports", json=body, write=False)).json()
+        job = (await self.http.request("POST", "v3/marketing/contacts/exports", json=body, write=False)).json()
         export_id = job.get("id")
         if not export_id:
             raise ConnectorError("SendGrid did not return the export job's id.", platform=self.slug)
@@ -300,7 +260,7 @@ class SendGrid(Connector):
         offset = 0
         while True:
             params = {"limit": SUPPRESSIONS_PAGE, "offset": offset}
-            response = await self._call("GET", "v3/suppression/unsubscribes", params=params, expect=(403,))
+            response = await self.http.request("GET", "v3/suppression/unsubscribes", params=params, expect=(403,))
             if response.status_code == 403:  # no Suppressions read scope: members are still readable
                 log.warning("SendGrid key cannot read global suppressions; members are not filtered by them")
                 return frozenset()
@@ -315,64 +275,27 @@ class SendGrid(Connector):
 
     async def _wait_for_export(self, export_id: str, list_id: str) -> list[str]:
         """Poll with a growing interval until `ready` or `failure`, within a bounded total wait."""
-        interval = float(self.option("export_poll_interval"))
-        deadline = time.monotonic() + float(self.option("export_max_wait"))
-        while True:
-            job = (await self._call("GET", f"v3/marketing/contacts/exports/{export_id}")).json()
+
+        async def check() -> list[str] | None:
+            job = (await self.http.request("GET", f"v3/marketing/contacts/exports/{export_id}")).json()
             status = job.get("status")
-            if status == "ready":
-                return [str(url) for url in job.get("urls") or []]
             if status == "failure":
                 reason = str(job.get("message") or "no reason given").rstrip(".")
                 raise ConnectorError(f"SendGrid could not export {list_id}: {reason}.", platform=self.slug)
-            if time.monotonic() + interval > deadline:
-                raise PlatformUnavailable(
-                    f"SendGrid did not finish exporting {list_id} in time; try again later.", platform=self.slug
-                )
-            await self._sleep(interval)
-            interval = min(interval * 1.5, float(self.option("export_poll_max_interval")))
+            return [str(url) for url in job.get("urls") or []] if status == "ready" else None
 
-    def _check_download_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        local_test = self.base_url.startswith("http://")  # an emulator on loopback, set by the operator
-        if parts.scheme != "https" and not (local_test and parts.scheme == "http"):
-            raise ConnectorError("SendGrid returned an export link that is not https; it was not downloaded.", platform=self.slug)
+        urls = await poll(check, interval=float(self.option("export_poll_interval")), timeout=float(self.option("export_max_wait")),
+                          max_interval=float(self.option("export_poll_max_interval")))
+        if urls is None:
+            raise PlatformUnavailable(f"SendGrid did not finish exporting {list_id} in time; try again later.", platform=self.slug)
+        return urls
 
     async def _download(self, url: str) -> AsyncIterator[tuple[str, str]]:
-        """Stream one export file; a broken transfer restarts and skips the rows already given."""
-        self._check_download_url(url)
-        delivered = 0
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # A pre-signed S3 URL: no Authorization header (S3 refuses a second auth mechanism,
-                # and the key must never leave SendGrid's API host).
-                async with self.http.client.stream("GET", url, headers={"Accept": "*/*"}) as response:
-                    status = response.status_code
-                    if status == 429 or status >= 500:
-                        raise _RetryDownload(status)
-                    if status >= 400:
-                        raise ConnectorError(
-                            f"SendGrid's export file could not be downloaded (HTTP {status}); the link may have expired.",
-                            platform=self.slug,
-                            status=status,
-                        )
-                    index = 0
-                    async for row in export_rows(response.aiter_bytes()):
-                        index += 1
-                        if index <= delivered:
-                            continue
-                        delivered += 1
-                        yield row
-                return
-            except (httpx.TransportError, _RetryDownload) as exc:
-                if attempt > self.http.max_retries:
-                    raise PlatformUnavailable(
-                        f"SendGrid's export file could not be downloaded ({type(exc).__name__}); try again later.",
-                        platform=self.slug,
-                    ) from None
-                await self._sleep(min(MAX_RETRY_WAIT, self.http.backoff_base * 2 ** (attempt - 1)))
+        """Stream one export file: a pre-signed S3 URL, fetched without our Authorization header
+        (S3 refuses a second auth mechanism, and the key must never leave SendGrid's API host).
+        PlatformHttp.stream retries it and resumes a broken transfer where it stopped."""
+        async for row in export_rows(self.http.stream(url, auth=False, headers={"Accept": "*/*"})):
+            yield row
 
     # --- writing: global suppressions and deletion only ---------------------------------------
     async def unsubscribe(self, contacts: Sequence[Contact]) -> ActionOutcome:
@@ -386,12 +309,12 @@ class SendGrid(Connector):
                 continue
             by_email.setdefault(email, []).append(contact.id)
         for batch in _chunks(list(by_email), SUPPRESS_BATCH):
-            response = await self._call("POST", "v3/asm/suppressions/global", json={"recipient_emails": batch}, expect=(400,))
+            response = await self.http.request("POST", "v3/asm/suppressions/global", json={"recipient_emails": batch}, expect=(400,))
             if response.status_code < 300:
                 outcome.done.extend(cid for email in batch for cid in by_email[email])
                 continue
             for email in batch:  # one bad address fails the batch; find it and keep the rest
-                single = await self._call("POST", "v3/asm/suppressions/global", json={"recipient_emails": [email]}, expect=(400,))
+                single = await self.http.request("POST", "v3/asm/suppressions/global", json={"recipient_emails": [email]}, expect=(400,))
                 for cid in by_email[email]:
                     if single.status_code < 300:
                         outcome.done.append(cid)
@@ -407,7 +330,7 @@ class SendGrid(Connector):
             if "@" not in email:
                 outcome.failed[contact.id] = "SendGrid suppresses by email address, and this contact has none."
                 continue
-            await self._call("DELETE", f"v3/asm/suppressions/global/{quote(email, safe='@')}", expect=(404,))
+            await self.http.request("DELETE", f"v3/asm/suppressions/global/{quote(email, safe='@')}", expect=(404,))
             outcome.done.append(contact.id)
         return outcome
 
@@ -431,7 +354,7 @@ class SendGrid(Connector):
         return outcome
 
     async def _start_delete(self, batch: list[str], jobs: dict[str, list[str]], outcome: ActionOutcome) -> None:
-        response = await self._call("DELETE", "v3/marketing/contacts", params={"ids": ",".join(batch)}, expect=(400, 404))
+        response = await self.http.request("DELETE", "v3/marketing/contacts", params={"ids": ",".join(batch)}, expect=(400, 404))
         if response.status_code in (400, 404):
             if len(batch) > 1:  # one unknown or refused id may fail the batch; settle them one by one
                 for cid in batch:
@@ -447,12 +370,11 @@ class SendGrid(Connector):
         jobs[str(job_id)] = batch  # the spec types job_id as an object; SendGrid sends a string
 
     async def _confirm_jobs(self, jobs: dict[str, list[str]], outcome: ActionOutcome) -> None:
-        interval = float(self.option("export_poll_interval"))
-        deadline = time.monotonic() + float(self.option("delete_wait"))
         pending = dict(jobs)
-        while pending:
+
+        async def check() -> bool | None:
             for job_id in list(pending):
-                job = (await self._call("GET", f"v3/marketing/contacts/imports/{job_id}")).json()
+                job = (await self.http.request("GET", f"v3/marketing/contacts/imports/{job_id}")).json()
                 status = job.get("status")
                 if status not in JOB_FINISHED:
                     continue
@@ -462,15 +384,13 @@ class SendGrid(Connector):
                 else:  # errored/failed: the errors file names no ids we can map, so retry the batch later
                     for cid in batch:
                         outcome.failed[cid] = f"SendGrid's delete job {job_id} {status}; try again."
-            if not pending:
-                return
-            if time.monotonic() + interval > deadline:
-                # Accepted and queued by SendGrid, which will finish it; repeating a delete is harmless.
-                log.info("SendGrid delete jobs still pending after the wait: %s", ", ".join(pending))
-                outcome.done.extend(cid for batch in pending.values() for cid in batch)
-                return
-            await self._sleep(interval)
-            interval = min(interval * 1.5, float(self.option("export_poll_max_interval")))
+            return True if not pending else None
+
+        if pending and await poll(check, interval=float(self.option("export_poll_interval")), timeout=float(self.option("delete_wait")),
+                                  max_interval=float(self.option("export_poll_max_interval"))) is None:
+            # Accepted and queued by SendGrid, which will finish it; repeating a delete is harmless.
+            log.info("SendGrid delete jobs still pending after the wait: %s", ", ".join(pending))
+            outcome.done.extend(cid for batch in pending.values() for cid in batch)
 
     # --- verify-first: polling, since SendGrid has no new-subscriber webhook ---------------------
     async def contacts_since(self, since: datetime | None) -> AsyncIterator[Contact]:
@@ -501,29 +421,25 @@ class SendGrid(Connector):
             for contact in _ascending(found, since):
                 yield contact
 
-    async def _search(self, start: datetime, end: datetime | None) -> tuple[list[SendGridContact], bool]:
+    async def _search(self, start: datetime, end: datetime | None) -> tuple[list[Contact], bool]:
         """Contacts with start < created_at (<= end); complete is False when SendGrid held some back."""
         query = f"created_at > TIMESTAMP '{_sgql_time(start)}'"
         if end is not None:
             query += f" AND created_at <= TIMESTAMP '{_sgql_time(end)}'"
         # A search only reads, so a 403 here is a missing read scope, not a read-only key.
-        body = (await self._call("POST", "v3/marketing/contacts/search", json={"query": query}, write=False)).json()
-        found: list[SendGridContact] = []
+        body = (await self.http.request("POST", "v3/marketing/contacts/search", json={"query": query}, write=False)).json()
+        found: list[Contact] = []
         for item in body.get("result") or []:
             email = str(item.get("email") or "").strip()
             if not email or not item.get("id"):
                 continue  # a phone-only contact has no address to verify
-            found.append(SendGridContact(id=str(item["id"]), email=email, created_at=_parse_time(item.get("created_at"))))
+            found.append(Contact(id=str(item["id"]), email=email, created_at=_parse_time(item.get("created_at"))))
         total = body.get("contact_count")
         complete = total is None or int(total) <= len(body.get("result") or [])
         return found, complete
 
     async def aclose(self) -> None:
         """Shares the process-wide HTTP client; nothing of its own to close."""
-
-
-class _RetryDownload(Exception):
-    """A 429/5xx from the file host: retried like a transport error."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -563,7 +479,7 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _ascending(found: list[SendGridContact], since: datetime) -> list[SendGridContact]:
+def _ascending(found: list[Contact], since: datetime) -> list[Contact]:
     """Oldest first, strictly after `since` (the window's lower bound was rounded down to the second)."""
     kept = [c for c in found if c.created_at is None or c.created_at > since]
     return sorted(kept, key=lambda c: (c.created_at or since, c.id))

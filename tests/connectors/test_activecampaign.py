@@ -238,10 +238,15 @@ def test_webhook_wrong_token_stale_and_malformed_are_refused():
 
 
 async def test_webhook_registration_round_trip(small, client):
+    """The connection's secret rides in the registered URL as ?token= and is what deliveries are checked against."""
     emu, server = small
     ac = make(emu, server, client)
-    hook_id = await ac.register_webhook("https://lw.example.com/webhooks/activecampaign/c1?token=t", list_id="1")
+    registration = await ac.register_webhook("https://lw.example.com/webhooks/activecampaign/c1", list_id="1", secret="conn-secret-0123456789")
+    [hook_id] = registration.ids
     assert emu.state.webhooks[hook_id]["events"] == ["subscribe"]
+    assert emu.state.webhooks[hook_id]["url"] == "https://lw.example.com/webhooks/activecampaign/c1?token=conn-secret-0123456789"
+    assert registration.secrets == WebhookSecrets(url_token="conn-secret-0123456789") and registration.url.endswith("conn-secret-0123456789")
+    ac.authenticate_webhook(delivery(SUBSCRIBE, token="conn-secret-0123456789"), registration.secrets)
     await ac.unregister_webhook(hook_id)
     assert hook_id not in emu.state.webhooks
     await ac.unregister_webhook(hook_id)  # already gone is fine

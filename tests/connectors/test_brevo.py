@@ -27,7 +27,7 @@ from tests.emulators import brevo as emulator_module
 from tests.emulators.faults import Fault
 from tests.emulators.server import serve
 
-FAST = {"rate_limit": RateLimit(requests=10_000, per_seconds=1.0)}
+FAST = {"rate_limit": None, "endpoint_limits": None}  # client-side limits lifted
 BIG = 10_500
 
 
@@ -74,7 +74,8 @@ def test_registered_under_brevo_and_sendinblue_with_schema():
     caps = Brevo.capabilities
     assert set(caps.list_kinds) == {"list", "segment"} and caps.can_delete and caps.can_resubscribe
     assert caps.webhooks == "token" and caps.webhook_registration
-    assert Brevo.rate_limit == RateLimit(requests=9, per_seconds=1.0, burst=1)
+    assert Brevo.rate_limit == RateLimit(requests=10, per_seconds=1.0, sliding=True)
+    assert Brevo.endpoint_limits == {"other": RateLimit(requests=100, per_seconds=3600.0, sliding=True)}
 
 
 async def test_good_and_bad_key(small, client):
@@ -232,14 +233,17 @@ async def test_recovers_from_429_with_and_without_retry_after(small, client, ret
 
 
 async def test_honours_brevo_reset_header_from_a_real_limit(small, client):
-    """With Brevo's per-second limit on, 429s carry x-sib-ratelimit-reset (no Retry-After); we wait and finish."""
+    """With Brevo's per-second limit on, a reply with x-sib-ratelimit-remaining 0 holds our next call until
+    x-sib-ratelimit-reset, so Brevo never has to refuse one; a 429 that does come is waited out too."""
     emu, server = small
     emu.state.rps_limit = 4
     brevo = make(emu, server, client)
     started = time.monotonic()
     for _ in range(3):
         assert len(await brevo.lists()) == 3
-    assert emu.counters["429"] >= 1 and time.monotonic() - started < 10
+    assert emu.counters["429"] == 0 and emu.counters["requests"] >= 9 and 1.0 <= time.monotonic() - started < 10
+    emu.faults.add(Fault(status=429, headers={"x-sib-ratelimit-reset": "1"}), times=1)
+    assert len(await brevo.lists()) == 3 and emu.faults.injected == 1
 
 
 async def test_rate_limited_after_retries_is_clear(small, client):
@@ -264,9 +268,33 @@ async def test_recovers_from_5xx_and_gives_up_clearly(small, client):
 def test_the_other_endpoints_have_their_own_hourly_budget():
     """Account and webhook calls share Brevo's 100-an-hour budget, apart from the contacts' 10 per second."""
     brevo = Brevo({"api_key": emulator_module.GOOD_KEY})
-    other, contacts = brevo._other_bucket, brevo.http.bucket
-    assert other is not None and other.rate * 3600 + other.capacity <= 100
-    assert contacts is not None and contacts.rate + contacts.capacity <= 10
+    assert brevo.limits_for("GET", "account", None) == ("other",)
+    assert brevo.limits_for("POST", "webhooks", None) == ("other",)
+    assert brevo.limits_for("GET", "contacts/lists/2/contacts", {"limit": 500}) == ()
+    assert brevo.limits_for("POST", "contacts/batch", None) == ()
+
+
+async def test_hourly_budget_is_a_sliding_window_and_a_spent_one_is_rate_limited(small, client):
+    """The hourly budget lets exactly its number of account calls through, and the next says when to
+    try again (one sentence) instead of hanging for an hour. Brevo's own 429 with a long Retry-After
+    holds the other endpoints without another request, while /contacts, on its own budget, goes on."""
+    emu, server = small
+    brevo = make(emu, server, client, endpoint_limits={"other": RateLimit(requests=3, per_seconds=3600.0, sliding=True)})
+    for _ in range(3):
+        await brevo.check_credentials()
+    with pytest.raises(RateLimited) as caught:
+        await brevo.check_credentials()
+    assert "about 60 minutes" in str(caught.value) and emu.counters["requests"] == 3
+    real = make(emu, server, client, endpoint_limits=Brevo.endpoint_limits)
+    emu.faults.add(Fault(status=429, retry_after=1800), times=1)
+    with pytest.raises(RateLimited) as caught:
+        await real.check_credentials()
+    assert "about 30 minutes" in str(caught.value) and caught.value.retry_after == 1800
+    one_sentence(caught.value, emulator_module.GOOD_KEY)
+    with pytest.raises(RateLimited):
+        await real.check_credentials()
+    assert emu.counters["requests"] == 3 and emu.faults.injected == 1  # the second refusal sent nothing
+    assert len([c async for c in real.members(emu.list_id)]) == 250
 
 
 async def test_emulator_is_a_contract_test():
@@ -293,11 +321,13 @@ async def test_webhook_registration_and_genuine_delivery(small, client):
     """We register a marketing listAddition webhook with a bearer token; Brevo's delivery with it is accepted and parsed."""
     emu, server = small
     brevo = make(emu, server, client)
-    hook_id = await brevo.register_webhook("https://lw.example.com/webhooks/brevo/c1")
+    registration = await brevo.register_webhook("https://lw.example.com/webhooks/brevo/c1")
+    [hook_id] = registration.ids
     hook = emu.state.webhooks[int(hook_id)]
     assert (hook["type"], hook["events"], hook["url"]) == ("marketing", ["listAddition"], "https://lw.example.com/webhooks/brevo/c1")
-    assert hook["auth"] == {"type": "bearer", "token": brevo.registered_secret} and len(brevo.registered_secret) >= 32
-    secrets = WebhookSecrets(url_token=brevo.registered_secret)
+    token = registration.secrets.url_token
+    assert hook["auth"] == {"type": "bearer", "token": token} and len(token) >= 32
+    secrets = registration.secrets
     headers, body = emulator_module.delivery(emu.state, "New@B.com", 2)
     request = request_of(headers, body)
     brevo.authenticate_webhook(request, secrets)
@@ -310,14 +340,14 @@ async def test_webhook_registration_and_genuine_delivery(small, client):
 
 
 async def test_webhook_token_comes_from_the_caller(small, client):
-    """options['webhook_token'] wins; else a ?token= already in our URL is reused as the bearer token."""
+    """The connection's secret wins; else a ?token= already in our URL is reused as the bearer token."""
     emu, server = small
-    brevo = make(emu, server, client, webhook_token="tok-from-connection-0123456789abcdef")
-    first = await brevo.register_webhook("https://lw.example.com/webhooks/brevo/c1")
-    assert emu.state.webhooks[int(first)]["auth"]["token"] == "tok-from-connection-0123456789abcdef"
     brevo = make(emu, server, client)
+    first = await brevo.register_webhook("https://lw.example.com/webhooks/brevo/c1", secret="tok-from-connection-0123456789abcdef")
+    assert emu.state.webhooks[int(first.ids[0])]["auth"]["token"] == "tok-from-connection-0123456789abcdef"
+    assert first.secrets == WebhookSecrets(url_token="tok-from-connection-0123456789abcdef")
     second = await brevo.register_webhook("https://lw.example.com/webhooks/brevo/c2?token=in-url-token-0123456789")
-    assert emu.state.webhooks[int(second)]["auth"]["token"] == brevo.registered_secret == "in-url-token-0123456789"
+    assert emu.state.webhooks[int(second.ids[0])]["auth"]["token"] == second.secrets.url_token == "in-url-token-0123456789"
 
 
 TOKEN = "brevo-hook-token-0123456789abcdef"

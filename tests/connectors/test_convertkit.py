@@ -301,13 +301,14 @@ async def test_webhook_registration_and_genuine_delivery(small, client):
     """subscriber_activate is registered with our token in the URL; Kit's delivery to it is accepted and parsed."""
     emu, server = small
     kit = make(emu, server, client)
-    hook_id = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1?token=tok-0123456789abcdef")
+    registration = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1?token=tok-0123456789abcdef")
+    [hook_id] = registration.ids
     hook = emu.state.webhooks[int(hook_id)]
     assert hook["event"]["name"] == "subscriber.subscriber_activate" and "token=tok-0123456789abcdef" in hook["target_url"]
-    assert kit.registered_secret == "tok-0123456789abcdef"
+    assert registration.secrets == WebhookSecrets(url_token="tok-0123456789abcdef") and registration.url == hook["target_url"]
     query, body = emulator_module.delivery(emu.state, "member3@example.com")
     request = request_of(query, body)
-    kit.authenticate_webhook(request, WebhookSecrets(url_token=kit.registered_secret))
+    kit.authenticate_webhook(request, registration.secrets)
     [event] = kit.parse_webhook(request)
     assert (event.email, event.contact_id, event.event_id) == ("member3@example.com", str(emulator_module.BASE_ID + 3),
                                                                f"subscriber:{emulator_module.BASE_ID + 3}")
@@ -317,22 +318,22 @@ async def test_webhook_registration_and_genuine_delivery(small, client):
 
 
 async def test_webhook_token_added_when_missing_and_per_list_events(small, client):
-    """Without a token in the URL ours is added (options, else new); a tag or form connection gets its own event."""
+    """Without a token in the URL ours is added (the connection's secret, else new); a tag or form connection gets its own event."""
     emu, server = small
-    kit = make(emu, server, client, webhook_token="from-connection-0123456789")
-    tag_hook = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1", list_id="tag:1")
+    kit = make(emu, server, client)
+    [tag_hook] = (await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1", list_id="tag:1",
+                                             secret="from-connection-0123456789")).ids
     assert emu.state.webhooks[int(tag_hook)]["event"] == {"name": "subscriber.tag_add", "tag_id": 1, "initiator_value": None}
     assert emu.state.webhooks[int(tag_hook)]["target_url"].endswith("?token=from-connection-0123456789")
-    kit = make(emu, server, client)
-    form_hook = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c2", list_id="form:10")
-    assert emu.state.webhooks[int(form_hook)]["event"]["name"] == "subscriber.form_subscribe"
-    assert kit.registered_secret and len(kit.registered_secret) >= 32
+    form = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c2", list_id="form:10")
+    assert emu.state.webhooks[int(form.ids[0])]["event"]["name"] == "subscriber.form_subscribe"
+    assert form.secrets.url_token and len(form.secrets.url_token) >= 32
 
 
 async def test_v3_webhook_registration(small, client):
     emu, server = small
     kit = v3(emu, server, client)
-    hook_id = await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1?token=tok-v3-0123456789")
+    [hook_id] = (await kit.register_webhook("https://lw.example.com/webhooks/convertkit/c1?token=tok-v3-0123456789")).ids
     assert emu.state.webhooks[int(hook_id)]["event"]["name"] == "subscriber.subscriber_activate"
     await kit.unregister_webhook(hook_id)
     assert not emu.state.webhooks

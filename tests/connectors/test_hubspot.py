@@ -24,8 +24,8 @@ from core.connectors.errors import (
     WebhookMalformed,
     WebhookRejected,
 )
-from core.connectors.hubspot import HubSpot, signing_uri
 from core.connectors.http import PlatformHttp, RateLimit
+from core.connectors.hubspot import HubSpot, signing_uri
 from core.settings import Settings
 from tests.emulators import hubspot as hs
 from tests.emulators.faults import Fault
@@ -267,11 +267,27 @@ RATE_BODY = {"status": "error", "message": "You have reached your ten_secondly_r
 
 @pytest.mark.parametrize("retry_after", [0, None])
 async def test_recovers_from_429_with_and_without_retry_after(small, client, retry_after):
+    """Retry-After wins when HubSpot sends it; without it, a rolling-window 429 waits out the interval the
+    X-HubSpot-RateLimit-Interval-Milliseconds header names (scaled down to 0.2 s here)."""
     emu, server = small
-    headers = {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+    headers = {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "200"}
     emu.faults.add(Fault(status=429, retry_after=retry_after, headers=headers, body=RATE_BODY), times=2)
+    started = time.monotonic()
     await make(emu, server, client).check_credentials()
+    elapsed = time.monotonic() - started
     assert emu.faults.injected == 2
+    assert elapsed >= 0.4 if retry_after is None else elapsed < 0.4
+
+
+async def test_daily_limit_429_is_final_and_says_so(small, client):
+    """HubSpot's DAILY policy will not lift within a call: one request, no retries, one sentence saying when."""
+    emu, server = small
+    body = {**RATE_BODY, "message": "You have reached your daily limit.", "policyName": "DAILY"}
+    emu.faults.add(Fault(status=429, body=body), times=5)
+    with pytest.raises(RateLimited) as caught:
+        await make(emu, server, client).check_credentials()
+    assert emu.faults.injected == 1 and "daily" in str(caught.value) and one_sentence(str(caught.value))
+    emu.faults.queue.clear()
 
 
 async def test_rolling_window_429_is_waited_out_and_persistent_429_is_rate_limited(client):

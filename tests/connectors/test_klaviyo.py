@@ -23,14 +23,13 @@ from core.connectors.errors import (
     WebhookMalformed,
     WebhookRejected,
 )
-from core.connectors.http import PlatformHttp, RateLimit
-from core.connectors.klaviyo import TIERS, Klaviyo
+from core.connectors.http import PlatformHttp
+from core.connectors.klaviyo import ENDPOINT_LIMITS, Klaviyo
 from tests.emulators import klaviyo as K
 from tests.emulators.faults import Fault
 from tests.emulators.server import serve
 
-LIFTED_TIERS = {name: None for name in TIERS}
-FAST = {"rate_limit": RateLimit(requests=10_000, per_seconds=1.0), "tiers": LIFTED_TIERS, "count_cache_seconds": 0}
+FAST = {"rate_limit": None, "endpoint_limits": None, "count_cache_seconds": 0}  # client-side limits lifted
 
 
 def lifted(emu):
@@ -178,7 +177,7 @@ async def test_counts_keep_to_klaviyo_limit_within_a_budget_then_on_demand(clien
     emu.state.lists["Ab1Cd2"] = {"name": "Customers", "opt_in_process": "single_opt_in"}
     emu.state.tiers["L"] = None
     with serve(emu.app) as server:
-        kl = make(emu, server, client, tiers={}, count_budget=1.5, count_cache_seconds=300)
+        kl = make(emu, server, client, endpoint_limits=ENDPOINT_LIMITS, count_budget=1.5, count_cache_seconds=300)
         started = time.monotonic()
         found = {pl.id: pl.subscriber_count for pl in await kl.lists()}
         ids = sorted(emu.state.lists)  # the emulator pages lists in id order
@@ -472,20 +471,24 @@ async def test_webhook_registration_roundtrip_with_hydration(small, client):
     that secret authenticates; an id-only event is hydrated; unregistering twice is fine."""
     emu, server = small
     kl = make(emu, server, client)
-    hook_id = await kl.register_webhook("https://lw.example.com/webhooks/klaviyo/c1")
+    registration = await kl.register_webhook("https://lw.example.com/webhooks/klaviyo/c1", secret="connection-secret-0123456789")
+    [hook_id] = registration.ids
     stored = emu.state.webhooks[hook_id]
     assert stored["topics"] == ["event:klaviyo.subscribed_to_email_marketing"]
-    assert stored["secret_key"] == kl.registered_secret and len(kl.registered_secret) >= 16
+    assert stored["secret_key"] == "connection-secret-0123456789"
+    assert registration.secrets == WebhookSecrets(signing_secret="connection-secret-0123456789")
     pid = emu.add_member(emu.list_id, "signup@b.com")
     headers, body = K.webhook_delivery(hook_id, stored["secret_key"], [K.subscribed_event(pid)])
     request = WebhookRequest("POST", "https://lw.example.com/webhooks/klaviyo/c1", headers, {}, body, datetime.now(timezone.utc))
-    kl.authenticate_webhook(request, WebhookSecrets(signing_secret=kl.registered_secret))
+    kl.authenticate_webhook(request, registration.secrets)
     [event] = kl.parse_webhook(request)
     assert await kl.resolve_contact(event.contact_id) == Contact(id=pid, email="signup@b.com")
     assert await kl.resolve_contact(K.profile_id(99_999)) is None
     await kl.unregister_webhook(hook_id)
     await kl.unregister_webhook(hook_id)
     assert not emu.state.webhooks
+    fresh = await kl.register_webhook("https://lw.example.com/webhooks/klaviyo/c2")  # no secret given: a new one
+    assert len(fresh.secrets.signing_secret or "") >= 32 and emu.state.webhooks[fresh.ids[0]]["secret_key"] == fresh.secrets.signing_secret
     emu.violations.assert_clean()
 
 
@@ -501,7 +504,8 @@ async def test_account_without_webhooks_gets_a_sentence_and_polls(small, client)
     since = datetime.now(timezone.utc) - timedelta(seconds=5)
     assert [c async for c in kl.contacts_since(since)] == []
     pid = emu.add_member(emu.list_id, "fresh@b.com")
-    assert [c async for c in kl.contacts_since(since)] == [Contact(id=pid, email="fresh@b.com")]
+    [found] = [c async for c in kl.contacts_since(since)]
+    assert (found.id, found.email) == (pid, "fresh@b.com") and found.created_at > since
     emu.violations.assert_clean()
 
 
@@ -511,7 +515,9 @@ async def test_contacts_since_pages_oldest_first_and_skips_suppressed(small, cli
     emu, server = small
     kl = make(emu, server, client)
     since = K.BASE_TIME + timedelta(seconds=9.5)  # member10 onwards
-    found = [c.email async for c in kl.contacts_since(since)]
-    assert found == [f"member{i}@example.com" for i in range(10, 120)]
+    found = [c async for c in kl.contacts_since(since)]
+    assert [c.email for c in found] == [f"member{i}@example.com" for i in range(10, 120)]
+    assert found[0].created_at == K.BASE_TIME + timedelta(seconds=10)  # an exact high-water mark for the next poll
+    assert [c.email async for c in kl.contacts_since(found[-5].created_at)] == [c.email for c in found[-4:]]
     assert len([c async for c in kl.contacts_since(None)]) == 120
     emu.violations.assert_clean()

@@ -171,12 +171,19 @@ async def test_oauth_token_finds_its_data_centre_once_and_uses_bearer(small, cli
 async def test_oauth_without_override_builds_the_data_centre_host(small, client):
     """With no base_url override the host comes from the metadata's dc, for the caller to store."""
     emu, server = small
-    mc = Mailchimp({"access_token": emulator_module.VIEWER_OAUTH_TOKEN}, options={"metadata_url": f"{server.url}/oauth2/metadata"})
+    saved: list[dict] = []
+
+    async def persist(credentials: dict) -> None:
+        saved.append(credentials)
+
+    mc = Mailchimp({"access_token": emulator_module.VIEWER_OAUTH_TOKEN},
+                   options={"metadata_url": f"{server.url}/oauth2/metadata", "on_credentials_change": persist})
     mc.http = PlatformHttp(mc, client=client, backoff_base=0.01, max_retries=1)
     assert await mc.resolve_data_centre() == "us21"
     assert mc.base_url == "https://us21.api.mailchimp.com/3.0"
-    stored = Mailchimp({"access_token": emulator_module.VIEWER_OAUTH_TOKEN, "dc": "us21"})
-    assert stored.base_url == "https://us21.api.mailchimp.com/3.0"
+    assert saved == [{"access_token": emulator_module.VIEWER_OAUTH_TOKEN, "dc": "us21"}]  # handed back to store
+    stored = Mailchimp(saved[0])  # `dc` is one of Mailchimp's stored_keys, so it survives validation
+    assert stored.credentials["dc"] == "us21" and stored.base_url == "https://us21.api.mailchimp.com/3.0"
 
 
 async def test_revoked_oauth_token_and_viewer_token(small, client):
@@ -399,7 +406,7 @@ async def test_ten_connection_limit_is_kept_client_side(small, client):
     mc = make(emu, server, client)
     await asyncio.gather(*(mc.check_credentials() for _ in range(25)))
     assert emu.counters["429"] == 0 and 1 < emu.counters["max_in_flight"] <= 10
-    loose = make(emu, server, client, max_connections=25, retries=1)
+    loose = make(emu, server, client, max_in_flight=25, retries=1)
     results = await asyncio.gather(*(loose.check_credentials() for _ in range(25)), return_exceptions=True)
     assert emu.counters["429"] > 0
     assert all(not isinstance(r, Exception) or isinstance(r, RateLimited) for r in results)
@@ -491,9 +498,10 @@ async def test_webhook_registration_validated_by_get_delivers_and_unregisters(sm
     mc = make(emu, server, client)
     received: list = []
     with serve(receiver(mc, received)) as hook_server:
-        url = f"{hook_server.url}/hook?token=s3cret-token"
-        hook_id = await mc.register_webhook(url, list_id=emu.list_id)
+        registration = await mc.register_webhook(f"{hook_server.url}/hook", list_id=emu.list_id, secret="s3cret-token")
+        assert registration.secrets == SECRETS and registration.url == f"{hook_server.url}/hook?token=s3cret-token"
         assert emu.counters["webhook_validations"] == 1
+        [hook_id] = registration.ids
         audience, _, wid = hook_id.partition(":")
         saved = emu.state.webhooks[wid]
         assert audience == MAIN_LIST and saved["events"]["subscribe"] and not saved["events"]["unsubscribe"]
@@ -509,23 +517,26 @@ async def test_webhook_registration_validated_by_get_delivers_and_unregisters(sm
 
 
 async def test_webhook_registration_refused_when_the_url_fails_mailchimps_check(small, client):
-    """A URL whose GET check is not 200 (here: wrong token) is refused in one sentence; a URL without token never goes out."""
+    """A URL whose GET check is not 200 (here: a secret our receiver does not hold) is refused in one
+    sentence, and no audience keeps a webhook."""
     emu, server = small
     mc = make(emu, server, client)
     with serve(receiver(mc, [])) as hook_server:
         with pytest.raises(ConnectorError, match="check GET"):
-            await mc.register_webhook(f"{hook_server.url}/hook?token=wrong")
+            await mc.register_webhook(f"{hook_server.url}/hook", secret="wrong")
         assert not emu.state.webhooks  # all audiences or none
-    with pytest.raises(InvalidConfiguration, match="token"):
-        await mc.register_webhook("https://lw.example.com/webhooks/mailchimp/c1")
 
 
 async def test_webhook_on_every_audience_when_none_is_named(small, client):
+    """One webhook per audience, all carrying the same token (a new one, as no secret was given); one id each."""
     emu, server = small
     mc = make(emu, server, client)
-    hook_id = await mc.register_webhook("https://lw.example.com/webhooks/mailchimp/c1?token=t")
-    assert sorted(part.split(":")[0] for part in hook_id.split(",")) == sorted([MAIN_LIST, OTHER_LIST])
+    registration = await mc.register_webhook("https://lw.example.com/webhooks/mailchimp/c1")
+    assert sorted(part.split(":")[0] for part in registration.ids) == sorted([MAIN_LIST, OTHER_LIST])
     assert {h["list_id"] for h in emu.state.webhooks.values()} == {MAIN_LIST, OTHER_LIST}
-    assert all(urlsplit(h["url"]).query == "token=t" for h in emu.state.webhooks.values())
-    await mc.unregister_webhook(hook_id)
+    token = registration.secrets.url_token
+    assert token and len(token) >= 32
+    assert all(urlsplit(h["url"]).query == f"token={token}" for h in emu.state.webhooks.values())
+    for hook_id in registration.ids:
+        await mc.unregister_webhook(hook_id)
     assert not emu.state.webhooks

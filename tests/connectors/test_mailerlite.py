@@ -196,11 +196,13 @@ def test_webhook_bad_signature_stale_and_malformed_refused():
 
 
 async def test_webhook_registration_returns_id_and_secret(small, client):
+    """MailerLite chooses the signing secret; the registration carries it (ours is not used)."""
     emu, server = small
     ml = make(emu, server, client)
-    hook_id = await ml.register_webhook("https://lw.example.com/webhooks/mailerlite/c1")
+    registration = await ml.register_webhook("https://lw.example.com/webhooks/mailerlite/c1", secret="ours-unused")
+    [hook_id] = registration.ids
     assert emu.state.webhooks[hook_id]["events"] == ["subscriber.created"]
-    assert ml.registered_secret == emu.state.webhooks[hook_id]["secret"]
+    assert registration.secrets == WebhookSecrets(signing_secret=emu.state.webhooks[hook_id]["secret"])
     await ml.unregister_webhook(hook_id)
     await ml.unregister_webhook(hook_id)
     assert not emu.state.webhooks

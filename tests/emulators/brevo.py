@@ -17,23 +17,21 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
 
-import yaml
-from openapi_core import Config, OpenAPI
+from openapi_core import OpenAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.base import Emulator
-from tests.emulators.contract import SPECS, ContractMiddleware, ContractViolations
+from tests.emulators.contract import ContractMiddleware, ContractViolations, load_spec
 from tests.emulators.faults import FaultMiddleware, FaultPlan
 
 GOOD_KEY = "xkeysib-" + "a1b2c3d4" * 8 + "-GoodKey000000001"
 READ_ONLY_KEY = "xkeysib-" + "f0e1d2c3" * 8 + "-ReadOnly00000002"
 WRONG_KEY = "xkeysib-" + "00000000" * 8 + "-WrongKey00000003"
+SPEC_FILE = "brevo.yaml"
 SPEC_SERVER = "https://api.brevo.com/v3"
 MAIN_LIST = 2
 OTHER_LIST = 7
@@ -45,34 +43,13 @@ SUBSCRIPTION_FIELDS = {"emailBlacklisted"}
 IDENTIFIERS = {"id", "email", "sms"}
 
 
-@lru_cache(maxsize=None)
 def brevo_spec() -> OpenAPI:
-    """The official spec, loaded once per process with the fixes SOURCES.md describes.
+    """The official spec, loaded once per process with the fixes SOURCES.md describes (contract.load_document).
 
-    One TAB (invalid YAML) is replaced; the timestamp resolver is dropped (an example date is out
-    of range); unquoted integer response codes become strings. The document itself fails
-    openapi-spec-validator (a `senders` schema), so spec validation is off; requests still are.
+    The document itself fails openapi-spec-validator (a `senders` schema), so spec validation is
+    off; requests still are validated.
     """
-    text = (SPECS / "brevo.yaml").read_text(encoding="utf-8").replace("\t", "  ")
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc, valid-type]
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for key, resolvers in base.yaml_implicit_resolvers.items()
-    }
-
-    def keys_to_str(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {str(k): keys_to_str(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [keys_to_str(v) for v in node]
-        return node
-
-    document = keys_to_str(yaml.load(text, Loader=Loader))  # noqa: S506 - a SafeLoader subclass
-    return OpenAPI.from_dict(document, config=Config(spec_validator_cls=None))
+    return load_spec(SPEC_FILE, validate=False)
 
 
 @dataclass

@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.base import Emulator
-from tests.emulators.contract import SPECS, ContractMiddleware, ContractViolations
+from tests.emulators.contract import ContractMiddleware, ContractViolations, load_document, load_spec, reduce_document
 from tests.emulators.faults import FaultMiddleware, FaultPlan
 
 SPEC_FILE = "klaviyo.json"
@@ -85,47 +85,15 @@ TOPICS = (
 TIER_LIMITS = {"L": (75, 750), "S": (3, 60), "XS": (1, 15)}
 
 
-def _refs(node: Any, out: set[str]) -> None:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            out.add(ref)
-        for value in node.values():
-            _refs(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _refs(value, out)
-
-
 @lru_cache(maxsize=None)
 def reduced_spec_dict() -> dict:
     """The official spec cut down to SERVED and the transitive closure of their `$ref`s."""
-    full = json.loads((SPECS / SPEC_FILE).read_text())
-    paths = {p: {m: full["paths"][p][m] for m in methods} for p, methods in SERVED.items()}
-    components: dict[str, dict] = {}
-    todo: set[str] = set()
-    _refs(paths, todo)
-    seen: set[str] = set()
-    while todo:
-        ref = todo.pop()
-        if ref in seen:
-            continue
-        seen.add(ref)
-        _, _, kind, name = ref.split("/")
-        node = full["components"][kind][name]
-        components.setdefault(kind, {})[name] = node
-        _refs(node, todo)
-    components["securitySchemes"] = full["components"]["securitySchemes"]
-    reduced = {k: full[k] for k in ("openapi", "info", "servers", "security") if k in full}
-    reduced["paths"] = paths
-    reduced["components"] = components
-    return reduced
+    return reduce_document(load_document(SPEC_FILE), SERVED)
 
 
-@lru_cache(maxsize=None)
 def load_reduced_spec() -> OpenAPI:
-    """Once per process (the brief's `load_spec` cannot load the full file; see the module docstring)."""
-    return OpenAPI.from_dict(reduced_spec_dict())
+    """Once per process (the full file does not load in openapi-core; see the module docstring)."""
+    return load_spec(SPEC_FILE, served=SERVED)
 
 
 def profile_id(index: int) -> str:

@@ -1,7 +1,7 @@
 """SendGrid Marketing Campaigns emulator, after twilio/sendgrid-oai's per-area OpenAPI 3.1 files.
 
 Every API request is checked against the spec whose paths contain it (contacts, lists,
-segments 2.0, suppressions; see `SpecRouter`). The export download host, S3 in real life, is
+segments 2.0, suppressions; see contract.SpecRouter). The export download host, S3 in real life, is
 served here under `/sg-exports/` and is outside every spec. Any Authorization header sent to it
 is recorded as a violation, since the API key must never go there.
 
@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.emulators.base import Emulator
-from tests.emulators.contract import SPECS, ContractMiddleware, ContractViolations, load_spec
+from tests.emulators.contract import ContractViolations, SpecRouter
 from tests.emulators.faults import FaultMiddleware, FaultPlan
 
 SPEC_FILES = ("sendgrid-mc-contacts.json", "sendgrid-mc-lists.json", "sendgrid-mc-segments.json", "sendgrid-suppressions.json")
@@ -184,39 +184,6 @@ def contact_json(state: SGState, i: int) -> dict:
             "list_ids": list(state.list_ids(i)), "segment_ids": segments, "custom_fields": {},
             "created_at": created, "updated_at": created,
             "_metadata": {"self": f"{SPEC_SERVER}/v3/marketing/contacts/{contact_id(i)}"}}
-
-
-class SpecRouter:
-    """Validates each request against the one spec whose path templates match it.
-
-    The four SendGrid files each hold one area of the API; a request matching none of them is a
-    violation too. The download host (`/sg-exports/`) is not the API and is passed straight on.
-    """
-
-    def __init__(self, app: ASGIApp, violations: ContractViolations) -> None:
-        self.app = app
-        self.violations = violations
-        self.routes: list[tuple[re.Pattern[str], ContractMiddleware]] = []
-        for filename in SPEC_FILES:
-            spec = load_spec(filename)
-            checker = ContractMiddleware(app, spec, violations, base_url=SPEC_SERVER)
-            paths = json.loads((SPECS / filename).read_text())["paths"]
-            for template in paths:
-                pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
-                self.routes.append((re.compile(pattern), checker))
-        # literal paths before templated ones, so /contacts/count is not taken for /contacts/{id}
-        self.routes.sort(key=lambda route: "[^/]+" in route[0].pattern)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(DOWNLOAD_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        for pattern, checker in self.routes:
-            if pattern.match(scope["path"]):
-                await checker(scope, receive, send)
-                return
-        self.violations.errors.append(f"{scope['method']} {scope['path']}: no SendGrid spec has this path")
-        await self.app(scope, receive, send)
 
 
 class RateLimitMiddleware:
@@ -563,7 +530,8 @@ def build(*, members: int = 0, seed: int = 0) -> Emulator:
 
     return Emulator(
         slug="sendgrid",
-        app=FaultMiddleware(SpecRouter(RateLimitMiddleware(app, state, counters), violations), faults),
+        app=FaultMiddleware(SpecRouter(RateLimitMiddleware(app, state, counters), SPEC_FILES, violations, base_url=SPEC_SERVER,
+                                         passthrough=(DOWNLOAD_PREFIX,)), faults),
         faults=faults,
         list_id=MAIN_LIST,
         state=state,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -49,7 +50,12 @@ from core.connectors.http import (
 )
 from core.connectors.polling import poll
 from core.connectors.webhook_auth import choose_secret, token_matches, with_url_token
-from tests.emulators.contract import ContractViolations, SpecRouter, load_document, reduce_document
+from tests.emulators.contract import (
+    ContractViolations,
+    SpecRouter,
+    load_document,
+    reduce_document,
+)
 from tests.emulators.server import serve
 
 
@@ -344,7 +350,7 @@ async def test_before_request_runs_before_every_authenticated_request(toy, clien
 
 
 async def test_update_credentials_hands_the_whole_set_to_the_caller(toy, client):
-    state, server = toy
+    _, server = toy
     saved: list[dict] = []
 
     async def persist(credentials: dict) -> None:
@@ -394,7 +400,7 @@ async def test_poll_checks_at_once_then_backs_off_until_done_or_deadline():
     assert await poll(lambda: job(1), interval=10, timeout=1) == "ready"  # no wait when already done
     seen.clear()
     assert await poll(lambda: job(4), interval=0.02, max_interval=0.08, factor=2, timeout=5) == "ready"
-    gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
     assert gaps[0] >= 0.02 and gaps[2] >= 0.07 and gaps[1] < gaps[2] + 0.05
     seen.clear()
     started = time.monotonic()

@@ -11,6 +11,7 @@ SUBCOMMANDS = [
     "listwarden.cli.config:config",
     "listwarden.cli.verify:verify",
     "listwarden.cli.apikey:apikey",
+    "listwarden.cli.connectors:connectors",
 ]
 
 

@@ -29,7 +29,11 @@ Options every connector understands (`options=`), besides its own documented one
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import inspect
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -43,11 +47,15 @@ from core.connectors.errors import (
     InvalidConfiguration,
     ListNotFound,
     UnsupportedAction,
+    WebhookMalformed,
+    WebhookRejected,
 )
 from core.connectors.http import Limits, PlatformHttp, RateLimit, spent_window_seconds
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger(__name__)
 
 # Credential keys kept beside the form fields by validate_credentials: OAuth material and the
 # operator's base URL. A connector adds its own through `stored_keys`.
@@ -173,8 +181,74 @@ class WebhookEvent:
     kind: str = "subscribe"
 
 
+# The interface methods whose failures reach users; see Connector.__init_subclass__.
+_GUARDED = ("check_credentials", "lists", "subscriber_count", "unsubscribe", "delete", "resubscribe",
+            "register_webhook", "unregister_webhook", "resolve_contact")
+_GUARDED_STREAMS = ("members", "contacts_since")
+
+
+def _unexpected(connector: Connector, method: str, exc: Exception) -> ConnectorError:
+    """A platform reply the connector could not read (or a bug): logged in full for the operator,
+    one sentence for the user."""
+    log.error("%s.%s failed unexpectedly", type(connector).__name__, method, exc_info=exc)
+    return ConnectorError(
+        f"{connector.display_name} answered in a way Listwarden did not expect; try again, and report it if it keeps happening.",
+        platform=connector.slug,
+    )
+
+
+def _guard(method: Any, name: str) -> Any:
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def stream(self: Connector, *args: Any, **kw: Any) -> AsyncIterator[Any]:
+            try:
+                async with contextlib.aclosing(method(self, *args, **kw)) as items:
+                    async for item in items:
+                        yield item
+            except ConnectorError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the point: nothing else reaches a user
+                raise _unexpected(self, name, exc) from None
+
+        return stream
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def call(self: Connector, *args: Any, **kw: Any) -> Any:
+            try:
+                return await method(self, *args, **kw)
+            except ConnectorError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the point: nothing else reaches a user
+                raise _unexpected(self, name, exc) from None
+
+        return call
+    return method
+
+
+def _guard_webhook(method: Any, error: type[ConnectorError], sentence: str) -> Any:
+    @functools.wraps(method)
+    def call(self: Connector, *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            log.warning("%s.%s could not read a delivery", type(self).__name__, method.__name__, exc_info=exc)
+            raise error(sentence.format(name=self.display_name), platform=self.slug) from None
+
+    return call
+
+
 class Connector(ABC):
     """One platform. Subclasses set the class attributes and implement the abstract methods.
+
+    Every error a caller sees is a ConnectorError whose text is one sentence: a subclass's
+    interface methods are wrapped (`__init_subclass__`) so that anything else (a reply the
+    connector could not read, a bug) is logged for the operator and reaches the user as one
+    sentence, never a traceback. A webhook that cannot be checked is rejected, one that cannot be
+    read is malformed.
 
     Class attributes:
     - `slug` (mailfloss's), `display_name`, `auth`, `credential_fields` (the connect form),
@@ -219,6 +293,18 @@ class Connector(ABC):
         if "max_in_flight" in self.options:
             self.max_in_flight = self.options["max_in_flight"]
         self.http = http or PlatformHttp.for_connector(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in (*_GUARDED, *_GUARDED_STREAMS):
+            if name in cls.__dict__:
+                setattr(cls, name, _guard(cls.__dict__[name], name))
+        if "authenticate_webhook" in cls.__dict__:
+            cls.authenticate_webhook = _guard_webhook(  # type: ignore[method-assign]
+                cls.__dict__["authenticate_webhook"], WebhookRejected, "{name} webhook could not be checked, so it was refused.")
+        if "parse_webhook" in cls.__dict__:
+            cls.parse_webhook = _guard_webhook(  # type: ignore[method-assign]
+                cls.__dict__["parse_webhook"], WebhookMalformed, "{name} webhook body could not be read.")
 
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.base_url}>"

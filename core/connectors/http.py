@@ -500,6 +500,14 @@ class PlatformHttp:
                 continue
             self._note_window(response, limits)
             status = response.status_code
+            if status < 300 and auth and response.headers.get("content-type", "").startswith("text/html"):
+                # No platform API answers in HTML: a captive portal, a proxy's login page, a wrong address.
+                raise ConnectorError(
+                    f"{self.connector.display_name} answered with a web page instead of its API; "
+                    "check the connection's address and any proxy in between.",
+                    platform=platform,
+                    status=status,
+                )
             if status < 400 or status in expect:
                 return response
             if status == 401 and auth and not renewed and await self.connector.on_unauthorized(response):

@@ -471,3 +471,43 @@ async def test_spec_router_flags_a_path_no_spec_has():
         await raw.get("/v3/marketing/nowhere")
     assert violations.checked == 1
     assert len(violations.errors) == 1 and "no spec" in violations.errors[0]
+
+
+# --- never a traceback ---------------------------------------------------------------------------------
+class Buggy(Toy):
+    """A connector that trips over a reply it did not expect, everywhere."""
+
+    async def lists(self) -> list[PlatformList]:
+        return {}["lists"]  # a KeyError, as a missing field in a reply would give
+
+    async def members(self, list_id: str) -> AsyncIterator[Contact]:
+        yield Contact("1", "a@b.c")
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    def parse_webhook(self, request):
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    def authenticate_webhook(self, request, secrets):
+        raise ValueError("bad base64")
+
+
+async def test_unexpected_errors_reach_the_user_as_one_sentence_and_the_log_in_full(caplog):
+    buggy = Buggy({"api_key": "k"})
+    with pytest.raises(ConnectorError) as caught:
+        await buggy.lists()
+    assert str(caught.value) == ("Toy answered in a way Listwarden did not expect; try again, and report it if it keeps "
+                                 "happening.") and caught.value.__cause__ is None
+    assert "KeyError" in caplog.text  # the operator sees what happened
+    seen = []
+    with pytest.raises(ConnectorError):
+        async for contact in buggy.members("1"):
+            seen.append(contact)
+    assert len(seen) == 1  # what streamed before the failure was delivered
+    from core.connectors.errors import WebhookMalformed, WebhookRejected
+
+    with pytest.raises(WebhookMalformed):
+        buggy.parse_webhook(None)
+    with pytest.raises(WebhookRejected):  # a delivery that cannot be checked is refused, never let through
+        buggy.authenticate_webhook(None, None)
+    with pytest.raises(ListNotFound):  # our own errors pass untouched
+        await Toy({"api_key": "k"}).subscriber_count("nope")

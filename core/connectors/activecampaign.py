@@ -105,7 +105,9 @@ class ActiveCampaign(Connector):
         webhook_registration=True,
     )
     default_base_url = "https://youraccount.api-us1.com"
-    rate_limit = RateLimit(requests=5, per_seconds=1.0)  # per account, shared by all keys
+    # 5 a second per account, shared by all keys. A sliding window: a bucket of 5 refilled at 5/s would
+    # let 10 through inside one second.
+    rate_limit = RateLimit(requests=5, per_seconds=1.0, sliding=True)
     webhook_steps = (
         "In ActiveCampaign go to Settings > Developer > Manage Webhooks > Add, paste the URL, "
         "tick the 'Subscribes' event and all initiators, and save."

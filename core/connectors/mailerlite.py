@@ -59,7 +59,8 @@ class MailerLite(Connector):
         webhook_registration=True,
     )
     default_base_url = "https://connect.mailerlite.com"
-    rate_limit = RateLimit(requests=120, per_seconds=60.0, burst=10)
+    # 120 a minute per account. A sliding window: a bucket of 10 refilled at 2/s would allow 130 in a minute.
+    rate_limit = RateLimit(requests=120, per_seconds=60.0, sliding=True)
 
     @classmethod
     def validate_credentials(cls, credentials: Mapping[str, str]) -> Mapping[str, str]:

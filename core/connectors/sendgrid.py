@@ -114,8 +114,8 @@ class SendGrid(Connector):
     )
     default_base_url = REGIONS["global"]
     # SendGrid publishes no request rates for these endpoints; it sends them per endpoint in
-    # X-RateLimit-* (honoured below). 10/s is a conservative client-side ceiling on top of that.
-    rate_limit = RateLimit(requests=10, per_seconds=1.0, burst=10)
+    # X-RateLimit-* (PlatformHttp honours them). 10 a second is a conservative client-side ceiling on top.
+    rate_limit = RateLimit(requests=10, per_seconds=1.0, sliding=True)
 
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[name])

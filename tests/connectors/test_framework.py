@@ -511,3 +511,19 @@ async def test_unexpected_errors_reach_the_user_as_one_sentence_and_the_log_in_f
         buggy.authenticate_webhook(None, None)
     with pytest.raises(ListNotFound):  # our own errors pass untouched
         await Toy({"api_key": "k"}).subscriber_count("nope")
+
+
+def test_no_platform_can_exceed_its_documented_window():
+    """A token bucket lets `burst` through at once and then `rate` more in the same window, so a bucket
+    must keep burst + rate * window within the limit; sliding windows are exact by construction."""
+    from core.connectors.http import as_limits
+
+    documented = {"activecampaign": (5, 1.0), "mailerlite": (120, 60.0), "hubspot": (100, 10.0), "convertkit": (120, 60.0),
+                  "brevo": (10, 1.0), "klaviyo": (75, 1.0), "sendgrid": (10, 1.0)}
+    for slug, (most, window) in documented.items():
+        for limit in as_limits(platforms()[slug].rate_limit):
+            if limit.sliding:
+                assert limit.requests <= most or limit.per_seconds > window, slug
+                continue
+            burst = limit.burst or limit.requests
+            assert burst + limit.requests / limit.per_seconds * window <= most, slug

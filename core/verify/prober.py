@@ -199,20 +199,34 @@ class DomainProber:
         self.deferred.clear()
 
     # --- what a session does with this domain ---------------------------------------------------
-    def take(self, n: int, smtputf8: bool, ip: str) -> list[Attempt]:
-        """Up to `n` queued recipients; UTF-8 local parts only where the server has SMTPUTF8 (RFC 6531)."""
+    def reserve(self, n: int) -> list[Attempt]:
+        """Up to `n` queued recipients for a session about to open (before we know what it offers)."""
         batch: list[Attempt] = []
         now = time.monotonic()
         while self.pending and len(batch) < n:
             attempt = self.pending.popleft()
-            if attempt.utf8 and not smtputf8:
-                self._resolve(attempt, Outcome(OutcomeKind.NEEDS_SMTPUTF8, mx_host=ip))
-                continue
             if attempt.first_try is None:
                 attempt.first_try = now
             batch.append(attempt)
         self.in_flight += len(batch)
         return batch
+
+    def keep_sendable(self, batch: list[Attempt], smtputf8: bool, ip: str) -> list[Attempt]:
+        """UTF-8 local parts only go where the server offers SMTPUTF8 (RFC 6531); settle the others."""
+        if smtputf8:
+            return batch
+        kept = []
+        for attempt in batch:
+            if attempt.utf8:
+                self.in_flight -= 1
+                self._resolve(attempt, Outcome(OutcomeKind.NEEDS_SMTPUTF8, mx_host=ip))
+            else:
+                kept.append(attempt)
+        return kept
+
+    def take(self, n: int, smtputf8: bool, ip: str) -> list[Attempt]:
+        """Up to `n` queued recipients that this open session can be sent."""
+        return self.keep_sendable(self.reserve(n), smtputf8, ip)
 
     def give_back(self, batch: list[Attempt], *, lost: bool, ip: str) -> None:
         """A session could not finish these: requeue them, first in line (a broken session counts)."""

@@ -15,7 +15,7 @@ from collections import Counter
 
 from core.verify.config import VerifierConfig
 from core.verify.politeness import HostSlots, Slot
-from core.verify.prober import DomainProber, OutcomeKind
+from core.verify.prober import Attempt, DomainProber, OutcomeKind
 from core.verify.replies import Reply, ReplyKind, classify
 from core.verify.smtp import (
     SMTPConnectError,
@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 
 SLOT_POLL = 1.0  # a waiting worker rechecks at least this often
 MAX_SESSION_ERRORS = 3
-QUIT_WAIT = 2.0  # seconds to wait for the 221 (a missing one changes no verdict)  # a host that keeps breaking sessions is out for the run
+QUIT_WAIT = 2.0  # seconds to wait for the 221 (a missing one changes no verdict)
+# An idle session waits this long for more work on its host before QUIT, as an MTA's connection
+# cache does (Postfix keeps one for 2 s): addresses of one domain often arrive a few at a time.
+LINGER = 0.3  # a host that keeps breaking sessions is out for the run
 
 
 class SessionScheduler:
@@ -45,6 +48,7 @@ class SessionScheduler:
         self._idle_workers: Counter[str] = Counter()  # started or between sessions, holding no batch
         self._session_errors: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._more_work: dict[str, asyncio.Event] = {}  # host -> set when recipients are queued on it
 
     # --- demand ------------------------------------------------------------------------------
     def demand(self, prober: DomainProber) -> None:
@@ -57,6 +61,9 @@ class SessionScheduler:
             return
         for host in candidates:
             self._queues.setdefault(host, {})[prober] = None
+            event = self._more_work.get(host)
+            if event is not None:
+                event.set()
             self._spawn(host)
 
     def _spawn(self, host: str) -> None:
@@ -109,13 +116,23 @@ class SessionScheduler:
 
     # --- workers ------------------------------------------------------------------------------
     async def _worker(self, host: str) -> None:
+        """Counted as idle capacity until it holds work; work is reserved before connecting, so no
+        session is ever opened for nothing (another worker may have drained the queue meanwhile)."""
         try:
             while host not in self.dead_hosts and self._queued(host, more_than=0):
                 slot = await self._acquire(host)
                 if slot is None:
                     return
                 try:
-                    await self._session(host)
+                    prober = self._next_domain(host, None)
+                    if prober is None:
+                        continue
+                    reserved = prober.reserve(self._cap(host))
+                    self._idle_workers[host] -= 1
+                    try:
+                        await self._session(host, prober, reserved)
+                    finally:
+                        self._idle_workers[host] += 1
                 finally:
                     await self.slots.release(slot)
         except Exception:  # a bug here must not strand the recipients queued on this host
@@ -135,49 +152,54 @@ class SessionScheduler:
             await self.slots.wait([host], SLOT_POLL)
         return None
 
-    async def _session(self, host: str) -> None:
+    async def _session(self, host: str, prober: DomainProber, reserved: list[Attempt]) -> None:
+        """One SMTP session: the reserved batch first, then whatever waits on this host, domain by
+        domain (RSET between), until the recipient budget is used or nothing is left."""
         config = self.config
         session = SmtpSession(host, config.smtp_port, config.helo, config.connect_timeout, config.command_timeout)
         self.stats.connections += 1
         try:
             banner = await session.connect()
-        except SMTPConnectTimeoutError:
+        except (SMTPConnectTimeoutError, SMTPConnectError, SMTPServerDisconnected, OSError) as exc:
             self.stats.connect_failures += 1
-            self._host_out(host, OutcomeKind.TIMEOUT)
+            prober.give_back(reserved, lost=False, ip=host)
+            self._host_out(host, OutcomeKind.TIMEOUT if isinstance(exc, SMTPConnectTimeoutError) else OutcomeKind.NO_CONNECT)
             return
-        except (SMTPConnectError, SMTPServerDisconnected, OSError):
-            self.stats.connect_failures += 1
-            self._host_out(host, OutcomeKind.NO_CONNECT)
-            return
-        prober: DomainProber | None = None
-        batch = []
-        holding = False
+        batch = reserved
         try:
             if banner.code != 220:
+                prober.give_back(batch, lost=False, ip=host)
+                batch = []
                 await self._refused(host, classify(banner.code, banner.message))
                 return
             hello = await session.hello()
             if hello.code != 250:
+                prober.give_back(batch, lost=False, ip=host)
+                batch = []
                 await self._refused(host, classify(hello.code, hello.message))
                 return
-            holding = True
-            self._idle_workers[host] -= 1
+            batch = prober.keep_sendable(batch, session.smtputf8, host)
             budget = self._cap(host)
             in_transaction = False
             accepted_in_transaction = False
-            while session.rcpts_sent < budget:
-                nxt = self._next_domain(host, prober)
-                if nxt is None:
-                    return
-                if nxt is not prober:
-                    if in_transaction:  # a new domain gets its own transaction in the same session
-                        reset = await session.command("RSET")
-                        if reset.code != 250:
-                            return
-                    prober, in_transaction, accepted_in_transaction = nxt, False, False
-                batch = prober.take(budget - session.rcpts_sent, session.smtputf8, host)
+            while True:
                 if not batch:
-                    continue
+                    if session.rcpts_sent >= budget:
+                        return
+                    nxt = self._next_domain(host, prober)
+                    if nxt is None and await self._linger(host):
+                        nxt = self._next_domain(host, prober)
+                    if nxt is None:
+                        return
+                    if nxt is not prober:
+                        if in_transaction:  # a new domain gets its own transaction in the same session
+                            reset = await session.command("RSET")
+                            if reset.code != 250:
+                                return
+                        prober, in_transaction, accepted_in_transaction = nxt, False, False
+                    batch = prober.take(budget - session.rcpts_sent, session.smtputf8, host)
+                    if not batch:
+                        continue
                 rcpts = [a.rcpt for a in batch]
                 if not in_transaction:
                     utf8 = session.smtputf8 and any(a.utf8 for a in batch)
@@ -206,16 +228,25 @@ class SessionScheduler:
             self.stats.session_errors += 1
             log.debug("session to %s ended: %s", host, exc)
             self._session_errors[host] += 1
-            if prober is not None and batch:
+            if batch:
                 prober.give_back(batch, lost=True, ip=host)
             if self._session_errors[host] >= MAX_SESSION_ERRORS:
                 self._host_out(host, OutcomeKind.TIMEOUT)  # answers the banner, then stalls or drops us
         finally:
-            if holding:
-                self._idle_workers[host] += 1
             # Wait for the 221 before the slot is given back: until the server has read our QUIT it
             # still counts this session, and a new one opened at once could be refused with 421.
             await session.quit(QUIT_WAIT)
+
+    async def _linger(self, host: str) -> bool:
+        """Wait briefly for more work on `host`; True if some arrived."""
+        event = self._more_work.setdefault(host, asyncio.Event())
+        event.clear()
+        try:
+            async with asyncio.timeout(LINGER):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _stopped(self, host: str, reply: Reply, taken: int) -> None:
         """A 452 (too many recipients) or 421 (closing) ended the session early."""

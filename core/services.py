@@ -19,6 +19,10 @@ from core.connections import Connections
 from core.credits import Credits
 from core.deliveries import WebhookDeliveries
 from core.idempotency import Idempotency
+from core.jobs.engine import VerifierFactory
+from core.jobs.events import JobEvents
+from core.jobs.service import Jobs
+from core.jobs.system import JobSystem, Role
 from core.keywords import KeywordRules
 from core.oauth_states import PlatformOAuthStates
 from core.results import ValidationResults
@@ -44,22 +48,36 @@ class Services:
     idempotency: Idempotency
     deliveries: WebhookDeliveries
     oauth_states: PlatformOAuthStates
-    extras: dict[str, Any] = field(default_factory=dict)  # jobs and events attach here (core.jobs)
+    job_system: JobSystem = field(init=False, repr=False)
+
+    @property
+    def jobs(self) -> Jobs:
+        """Start, watch, approve, cancel, download and undo jobs (core/jobs/service.py)."""
+        return self.job_system.jobs
+
+    @property
+    def events(self) -> JobEvents:
+        """Subscribe to job state changes and progress (core/jobs/events.py)."""
+        return self.job_system.events
 
     @classmethod
     def build(cls, settings: Settings, *, box: SecretBox | None = None,
-              connector_options: Mapping[str, Any] | None = None) -> Services:
+              connector_options: Mapping[str, Any] | None = None, role: Role = "serve",
+              verifier_factory: VerifierFactory | None = None) -> Services:
+        """Everything, not started: `await services.job_system.start()` once the database is open."""
         box = box or load_box(settings)
         workspaces = Workspaces(settings)
         credits = Credits(settings, workspaces)
         workspaces.credits = credits
-        return cls(
+        services = cls(
             settings=settings, box=box, workspaces=workspaces, credits=credits,
             connections=Connections(box, workspaces, connector_options=connector_options),
             keywords=KeywordRules(), policies=CleanupPolicies(workspaces), api_keys=ApiKeys(workspaces),
             results=ValidationResults(), idempotency=Idempotency(), deliveries=WebhookDeliveries(),
             oauth_states=PlatformOAuthStates(),
         )
+        services.job_system = JobSystem(services, settings, role=role, verifier_factory=verifier_factory)
+        return services
 
 
 def services_of(runtime: Runtime) -> Services:

@@ -42,14 +42,10 @@ def install(runtime: Runtime, services: Services | None = None) -> list[BaseRout
 
     async def start(rt: Runtime) -> None:
         state["db"] = await open_for(settings, embedded=not settings.redis_url)
-        jobs = services.extras.get("jobs")
-        if jobs is not None:
-            await jobs.start()
+        await services.job_system.start()
 
     async def stop(rt: Runtime) -> None:
-        jobs = services.extras.get("jobs")
-        if jobs is not None:
-            await jobs.stop()
+        await services.job_system.stop()
         db = state.pop("db", None)
         if db is not None:
             await db.close()

@@ -57,6 +57,9 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
     try:
         yield db
     finally:
+        from core.connectors.http import close_shared_client
+
+        await close_shared_client()  # its connections belong to this module's event loop
         await db.close()
         if schema is not None:
             await drop_pg_schema(schema)

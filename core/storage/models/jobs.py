@@ -64,7 +64,7 @@ class JobItem(Model):
     email = fields.TextField()
     address_key = fields.CharField(max_length=320)  # the dedupe key (case-folded, trimmed)
     contact_id = fields.CharField(max_length=255, null=True)
-    row = fields.JSONField(null=True)  # a bulk file's input cells
+    row = fields.BinaryField(null=True)  # a bulk file's input row, CSV-encoded bytes exactly as read (any encoding)
     duplicate_of = fields.IntField(null=True)  # seq of the first row with this address
     stage = fields.CharField(max_length=12, default="pending")  # pending | verified | duplicate
     charged = fields.BooleanField(default=False)
@@ -72,6 +72,7 @@ class JobItem(Model):
     status = fields.CharField(max_length=16, null=True)
     result = fields.JSONField(null=True)
     planned_action = fields.CharField(max_length=16, null=True)  # keep | unsubscribe | delete
+    plan_reason = fields.CharField(max_length=16, null=True)  # the category, "whitelist" or "blacklist"
     action_state = fields.CharField(max_length=12, null=True)  # sending | done | failed | reconciled
     action_key = fields.CharField(max_length=128, null=True)  # idempotency key of the platform write
     action_error = fields.TextField(null=True)

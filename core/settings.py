@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL", description="Slack Web API base URL (tests point it at a local server).")
 
     # --- platform OAuth -------------------------------------------------------------------
+    platform_base_urls: str | None = Field(
+        None, alias="LISTWARDEN_PLATFORM_BASE_URLS",
+        description="Comma-separated slug=URL pairs: the API base URL new connections of a platform use "
+                    "(a regional endpoint, an egress proxy, a local emulator), e.g. `mailerlite=https://proxy.internal/ml`.",
+    )
     mailchimp_client_id: str | None = Field(None, alias="MAILCHIMP_CLIENT_ID", description="Mailchimp OAuth app client id.")
     mailchimp_client_secret: SecretStr | None = Field(None, alias="MAILCHIMP_CLIENT_SECRET", description="Mailchimp OAuth app client secret.")
     hubspot_client_id: str | None = Field(None, alias="HUBSPOT_CLIENT_ID", description="HubSpot OAuth app client id.")
@@ -129,6 +134,11 @@ class Settings(BaseSettings):
         if path in ("", ":memory:"):
             return None
         return Path(path)
+
+    def platform_base_urls_map(self) -> dict[str, str]:
+        """LISTWARDEN_PLATFORM_BASE_URLS as {slug: URL}."""
+        pairs = (part.partition("=") for part in (self.platform_base_urls or "").split(","))
+        return {slug.strip(): url.strip() for slug, _, url in pairs if slug.strip() and url.strip()}
 
     def nameserver_list(self) -> list[str] | None:
         if not self.nameservers:

@@ -1,0 +1,1 @@
+"""Block Kit builders: plain dicts, one module per surface, all checked by `limits`."""

@@ -1,0 +1,68 @@
+"""The real Listwarden app on a loopback port, inside the test's own event loop.
+
+uvicorn runs as a task of the loop the test runs on, with the lifespan on (the database opens,
+verify-first's loops start), so a test talks to it over real HTTP and reads the same database
+through `runtime.services`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from core.settings import Settings
+from listwarden.app import create_app
+from tests.emulators.server import free_port
+
+
+class LiveApp:
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.app = create_app(settings)
+        self.runtime = self.app.state.runtime
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning",
+                                                    lifespan="on"))
+        self.task: asyncio.Task | None = None
+
+    @property
+    def services(self):
+        return self.runtime.services
+
+    @property
+    def verify_first(self):
+        return self.runtime.verify_first
+
+    async def start(self) -> LiveApp:
+        # _serve: uvicorn's serve() without taking over the test process's signal handlers
+        self.task = asyncio.get_running_loop().create_task(self.server._serve())
+        for _ in range(1000):
+            if self.server.started:
+                return self
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the app did not start")
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.task, 10)
+
+
+@contextlib.asynccontextmanager
+async def live_app(settings_for) -> AsyncIterator[LiveApp]:
+    """`settings_for(public_url)` gives the settings; the app serves at that URL."""
+    port = free_port()
+    app = LiveApp(settings_for(f"http://127.0.0.1:{port}"), port)
+    await app.start()
+    app.services.connections.connector_options["rate_limit"] = None  # emulators answer at once
+    try:
+        yield app
+    finally:
+        await app.stop()

@@ -1,0 +1,36 @@
+"""Mount the verify-first receivers in the one Starlette app, and run verify-first's background work.
+
+Routes: `POST /webhooks/{platform}/{connection_id}` (and `GET`, which Mailchimp sends to check
+the URL), `GET /webhooks/digest/{token}` (a digest's details). With LISTWARDEN_WEBHOOK_PROCESSOR
+on (the default), this process also processes the stored deliveries, registers webhooks, polls
+and sends digests (core/verify_first).
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from core.runtime import Runtime
+from core.services import services_of
+from core.verify_first import VerifyFirst
+from webhooks.details import DigestDetails
+from webhooks.receiver import Receiver
+
+
+def install(runtime: Runtime) -> list[BaseRoute]:
+    services = services_of(runtime)
+    verify_first = VerifyFirst.of(runtime)
+    runtime.webhook_receiver = receiver = Receiver(services, runtime.settings, verify_first)  # type: ignore[attr-defined]
+    if runtime.settings.webhook_processor:
+        async def start(rt: Runtime) -> None:
+            await verify_first.start()
+
+        async def stop(rt: Runtime) -> None:
+            await verify_first.stop()
+
+        runtime.on_start(start)
+        runtime.on_stop(stop)
+    return [
+        Route("/webhooks/digest/{token}", DigestDetails(verify_first).endpoint, methods=["GET"]),
+        Route("/webhooks/{platform}/{connection_id}", receiver.endpoint, methods=["GET", "POST"]),
+    ]

@@ -94,6 +94,12 @@ class WebhookDeliveries:
         )
         return sorted((_row_to_delivery(r) for r in rows), key=lambda d: d.id)
 
+    async def renew(self, delivery_ids: list[int], lease: timedelta = PROCESSING_LEASE) -> int:
+        """Extend the lease of deliveries still being processed (the processor's heartbeat); how many were renewed."""
+        if not delivery_ids:
+            return 0
+        return await WebhookDelivery.filter(id__in=list(delivery_ids), state="processing").update(lease_until=utcnow() + lease)
+
     async def finish(self, delivery_id: int, result: Mapping[str, Any] | None = None) -> None:
         await WebhookDelivery.filter(id=delivery_id).update(state="done", processed_at=utcnow(), lease_until=None,
                                                             result=dict(result or {}), error=None)

@@ -104,6 +104,24 @@ class Settings(BaseSettings):
     initial_credits: int = Field(0, alias="LISTWARDEN_INITIAL_CREDITS", description="Credits a new workspace starts with.")
     digest_minutes: float = Field(15.0, alias="LISTWARDEN_DIGEST_MINUTES", description="At most one verify-first digest per connection per this many minutes.")
     webhook_max_body: int = Field(1_048_576, alias="LISTWARDEN_WEBHOOK_MAX_BODY", description="Largest webhook body accepted, in bytes (413 above).")
+    webhook_lease_seconds: float = Field(
+        30.0, alias="LISTWARDEN_WEBHOOK_LEASE_SECONDS",
+        description="A webhook delivery being processed is leased this long, renewed every third of it; a crashed processor's deliveries are taken up again once it lapses.",
+    )
+    webhook_concurrency: int = Field(16, alias="LISTWARDEN_WEBHOOK_CONCURRENCY", description="Webhook deliveries one process works on at once (a slow one never holds up the rest).")
+    webhook_processor: bool = Field(True, alias="LISTWARDEN_WEBHOOK_PROCESSOR", description="Process verify-first deliveries, polling, registration and digests in this process (off: only accept them).")
+    webhook_cache_seconds: float = Field(
+        5.0, alias="LISTWARDEN_WEBHOOK_CACHE_SECONDS",
+        description="Seconds a receiver reuses a connection's status and webhook secrets (a disconnect or a new secret takes effect after at most this long).",
+    )
+    verify_first_cache_seconds: float = Field(
+        60.0, alias="LISTWARDEN_VERIFY_FIRST_CACHE_SECONDS", description="An address verified this recently is not verified (or charged) again when it signs up again.",
+    )
+    poll_seconds: float = Field(60.0, alias="LISTWARDEN_POLL_SECONDS", description="How often platforms without a new-subscriber webhook (SendGrid) are asked for contacts created since the last poll.")
+    verify_first_sync_seconds: float = Field(
+        30.0, alias="LISTWARDEN_VERIFY_FIRST_SYNC_SECONDS",
+        description="How often webhooks are registered for connections that turned verify-first on, and removed for those turned off or disconnected.",
+    )
     api_rate_per_minute: int = Field(120, alias="LISTWARDEN_API_RATE_PER_MINUTE", description="Requests per minute per API key.")
     credits_metered: bool = Field(
         True, alias="LISTWARDEN_CREDITS_METERED",

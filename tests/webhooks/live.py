@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
 
 from core.settings import Settings
 from listwarden.app import create_app
-from tests.emulators.server import free_port
 
 
 class LiveApp:
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        port = sock.getsockname()[1]
+        self.sock = sock
         self.settings = settings
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -39,7 +41,7 @@ class LiveApp:
 
     async def start(self) -> LiveApp:
         # _serve: uvicorn's serve() without taking over the test process's signal handlers
-        self.task = asyncio.get_running_loop().create_task(self.server._serve())
+        self.task = asyncio.get_running_loop().create_task(self.server._serve(sockets=[self.sock]))
         for _ in range(1000):
             if self.server.started:
                 return self
@@ -58,8 +60,10 @@ class LiveApp:
 @contextlib.asynccontextmanager
 async def live_app(settings_for) -> AsyncIterator[LiveApp]:
     """`settings_for(public_url)` gives the settings; the app serves at that URL."""
-    port = free_port()
-    app = LiveApp(settings_for(f"http://127.0.0.1:{port}"), port)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # the kernel's free port, held from now on: no race with other suites
+    app = LiveApp(settings_for(f"http://127.0.0.1:{sock.getsockname()[1]}"), sock)
     await app.start()
     app.services.connections.connector_options["rate_limit"] = None  # emulators answer at once
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import uuid
@@ -130,13 +131,13 @@ class Mailchimp(Platform):
 
 class HubSpot(Platform):
     slug, module = "hubspot", hubspot
-    has_window = True
+    event_ids = itertools.count(int(time.time()) % 10**6 * 1000)
 
     async def after_connect(self, workspace):
         await self.app.verify_first.registrar.set_signing_secret(workspace, self.cnx.id, hubspot.CLIENT_SECRET)
 
     async def delivery(self, email, contact_id, *, stale=False, secret: str = hubspot.CLIENT_SECRET) -> Hook:
-        body = json.dumps(hubspot.creation_events([int(contact_id)], start_event=int(time.time() * 1000) % 10**9)).encode()
+        body = json.dumps(hubspot.creation_events([int(contact_id)], start_event=next(self.event_ids))).encode()
         stamp = int((time.time() - (600 if stale else 0)) * 1000)
         headers = hubspot.webhook_headers(self.app.url + self.path, body, secret=secret, timestamp_ms=stamp)
         return Hook("POST", self.path, headers, body)

@@ -117,6 +117,20 @@ class Digests:
         start = datetime.fromtimestamp(slot * self.width, tz=UTC)
         return start, start + timedelta(seconds=self.width)
 
+    async def run_forever(self) -> None:
+        """Once at start (a window that ended while we were down), then just after each window ends."""
+        import asyncio
+
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("verify-first digests failed")
+            now = utcnow().timestamp()
+            await asyncio.sleep((int(now // self.width) + 1) * self.width - now + 0.5)
+
     async def run_once(self, now: datetime | None = None) -> list[Digest]:
         """Send the digests of the window that ended last, once (here or in any other process)."""
         now = now or utcnow()

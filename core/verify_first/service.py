@@ -103,7 +103,7 @@ class VerifyFirst:
             loop.create_task(self.processor.run(), name="verify-first:processor"),
             loop.create_task(self._every(self.settings.verify_first_sync_seconds, self.registrar.sync_once), name="verify-first:registration"),
             loop.create_task(self._every(self.settings.poll_seconds, self.poller.poll_once), name="verify-first:polling"),
-            loop.create_task(self._every(min(30.0, self.digests.width / 4), self.digests.run_once), name="verify-first:digests"),
+            loop.create_task(self.digests.run_forever(), name="verify-first:digests"),
         ]
 
     @staticmethod

@@ -1,21 +1,24 @@
 """Ack, then keep working in a tracked task: the shape every listener has.
 
-Bolt runs a listener in a bare future and polls every 10 ms for ack(). If the listener raises
-after ack() but before that poll, Bolt overwrites the ack with nothing and Slack gets a 404
-("unhandled request") although we answered. So each listener runs as a task of the bot's
-BackgroundTasks: Bolt's part returns as soon as ack() was called, failures after it are only
-logged, and shutdown can cancel what is still running.
+The app runs with `process_before_response=True`, so Bolt awaits each listener and answers
+Slack when it returns, instead of running it in a bare future and polling for ack() every
+10 ms (a 10 ms floor on every answer, and a listener failing between ack() and that poll turns
+the answer into a 404). Each listener therefore runs as a task of the bot's BackgroundTasks and
+Bolt's part returns the moment ack() was called: the answer goes out at once, failures after it
+are only logged, and shutdown can cancel what is still running. Event listeners take no ack;
+Bolt acks them as soon as their task is started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
+from bot.dedupe import CLAIM
 from bot.services import BackgroundTasks
 
 
@@ -33,6 +36,9 @@ def after_ack(tasks: BackgroundTasks) -> Callable[[Callable[..., Awaitable[None]
                     acked.set()
 
             kwargs = {name: ack if name == "ack" else getattr(args, name) for name in names}
+            if "ack" not in names:  # an event: Bolt acks it as soon as this returns; a retry's work is skipped
+                tasks.start(_first_delivery_only(args.context.get(CLAIM), fn(**kwargs)), name=f"slack-{fn.__name__}")
+                return
             task = tasks.start(fn(**kwargs), name=f"slack-{fn.__name__}")
             waiter = asyncio.ensure_future(acked.wait())
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -44,3 +50,10 @@ def after_ack(tasks: BackgroundTasks) -> Callable[[Callable[..., Awaitable[None]
         return listener
 
     return decorator
+
+
+async def _first_delivery_only(claim: Callable[[], Awaitable[bool]] | None, work: Coroutine[Any, Any, None]) -> None:
+    if claim is not None and not await claim():
+        work.close()  # Slack's retry of an event already taken (here or in another process)
+        return
+    await work

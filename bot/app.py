@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dedupe import drop_repeated_events
+from bot.dedupe import claim_events
 from bot.listeners import api_keys, approval, clean_list, connect, home, verify
 from bot.listeners import help as help_listener
 from bot.listeners import settings as settings_listener
@@ -71,7 +71,7 @@ def build_app(services: BotServices) -> AsyncApp:
         assert settings.slack_bot_token is not None
         app = AsyncApp(client=web_client(settings, settings.slack_bot_token.get_secret_value()),
                        signing_secret=signing_secret or "socket-mode-only",
-                       request_verification_enabled=signing_secret is not None)
+                       request_verification_enabled=signing_secret is not None, process_before_response=True)
     elif mode == "oauth":
         from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 
@@ -79,6 +79,7 @@ def build_app(services: BotServices) -> AsyncApp:
         app = AsyncApp(
             client=web_client(settings),
             signing_secret=signing_secret,
+            process_before_response=True,  # bot.acking: the answer goes out the moment a listener acks
             oauth_settings=AsyncOAuthSettings(
                 client_id=settings.slack_client_id,
                 client_secret=settings.slack_client_secret.get_secret_value(),
@@ -92,7 +93,7 @@ def build_app(services: BotServices) -> AsyncApp:
         app.enable_token_revocation_listeners()
     else:
         raise RuntimeError("Slack is not configured: " + "; ".join(missing_settings(settings)))
-    app.use(drop_repeated_events(services.core.idempotency))
+    app.use(claim_events(services.core.idempotency))
     for listener in (verify, help_listener, home, connect, clean_list, approval, settings_listener, api_keys):
         listener.register(app, services)
     return app

@@ -8,7 +8,8 @@ a workspace stays inside chat.update's Tier 3 budget.
 
 Events run in their own tasks and may arrive out of order, so each job's message remembers the
 furthest phase it showed and ignores anything older (a late progress tick never overwrites the
-summary). What a settled state posts (a summary, a results file) is claimed once per job and
+summary), and a settled state overtaken while it waited out the interval is skipped for the newer one.
+What a settled state posts (a summary, a results file) is claimed once per job and
 state through the core's idempotency records, so with several web processes only one posts it.
 """
 
@@ -54,7 +55,8 @@ def subject_of(job: JobView) -> str:
 @dataclass
 class _Tracked:
     message: ProgressMessage
-    phase: int = 0
+    phase: int = 0  # the furthest phase shown
+    newest: int = 0  # the furthest phase heard of (shown or waiting for the interval)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -72,11 +74,16 @@ class JobMessages:
         if not (slack.get("channel") and slack.get("ts")):
             return  # not a Slack job (the REST API's), or started before its message existed
         tracked = await self._track(job, slack)
+        phase = PHASE.get(job.state, 0)
+        tracked.newest = max(tracked.newest, phase)
         async with tracked.lock:
-            phase = PHASE.get(job.state, 0)
             if phase < tracked.phase or (event.type == "progress" and phase == tracked.phase and tracked.phase > 1
                                          and job.state is not State.APPLYING):
                 return  # older than what the message already shows
+            if event.type == "state" and job.state in (State.AWAITING_APPROVAL, State.APPROVED, State.PAUSED):
+                await tracked.message.ready()
+                if phase < tracked.newest:
+                    return  # overtaken while it waited for its turn (approved, then applying): the newer one shows
             tracked.phase = phase
             try:
                 if event.type == "progress" or job.state in (State.RUNNING, State.APPLYING):

@@ -15,7 +15,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-MIN_INTERVAL = 2.0
+MIN_INTERVAL = 2.05  # 2 s, plus a margin so that jitter on the way never brings two updates closer at Slack
 TEAM_UPDATES_PER_MINUTE = 40
 
 
@@ -65,6 +65,11 @@ class ProgressMessage:
         async with self._lock:
             await self._send(text, blocks)
         return True
+
+    async def ready(self) -> None:
+        """Wait until the next update is allowed (the interval since the last one has passed)."""
+        while (wait := self.min_interval - (time.monotonic() - self._last)) > 0:
+            await asyncio.sleep(wait)
 
     async def finish(self, text: str, blocks: list[dict[str, Any]]) -> None:
         """A settled state (summary, approval, report): always sent, once the interval has passed."""

@@ -70,3 +70,42 @@ async def live_app(settings_for) -> AsyncIterator[LiveApp]:
         yield app
     finally:
         await app.stop()
+
+
+class ThreadedApp:
+    """The same app in a thread with its own event loop, for sync callers (hypothesis drives sync tests).
+
+    `run(coroutine)` runs a coroutine on the app's loop (where its database lives) and returns its result.
+    """
+
+    def __init__(self, settings_for) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.settings_for = settings_for
+        self.loop = asyncio.new_event_loop()
+        self.live: LiveApp | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="listwarden-app")
+
+    def start(self) -> ThreadedApp:
+        self.thread.start()
+
+        async def boot() -> LiveApp:
+            live = LiveApp(self.settings_for(f"http://127.0.0.1:{self.sock.getsockname()[1]}"), self.sock)
+            await live.start()
+            live.services.connections.connector_options["rate_limit"] = None
+            return live
+
+        self.live = self.run(boot())
+        return self
+
+    def run(self, coroutine, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.run(self.live.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

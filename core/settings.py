@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     job_chunk: int = Field(500, alias="LISTWARDEN_JOB_CHUNK", description="Items charged, verified and recorded per chunk (and contacts changed per platform call).")
     job_progress_seconds: float = Field(1.0, alias="LISTWARDEN_JOB_PROGRESS_SECONDS", description="Least time between two progress events of one job.")
     job_sweep_seconds: float = Field(5.0, alias="LISTWARDEN_JOB_SWEEP_SECONDS", description="How often a runner looks for abandoned jobs and expired approvals.")
+    redis_prefix: str = Field(
+        "listwarden", alias="LISTWARDEN_REDIS_PREFIX",
+        description="Prefix of every Redis key, stream and channel Listwarden uses (several instances can share one Redis).",
+    )
     results_retention_days: float = Field(
         30.0, alias="LISTWARDEN_RESULTS_RETENTION_DAYS",
         description="Days a validation-API result stays fetchable by contextId (and an Idempotency-Key replay is kept: one day).",

@@ -7,7 +7,7 @@ per job (a Slack message updated in place throttles further, to its own 2 s). Ob
 their own tasks, so a slow one (Slack's API) never holds a job up, and a failing one is logged.
 
 With REDIS_URL, jobs run in `listwarden worker` processes: each event is also published on the
-Redis channel `listwarden:job-events`, and every process subscribed (the web process, for Slack)
+Redis channel `{LISTWARDEN_REDIS_PREFIX}:job-events`, and every process subscribed (the web process, for Slack)
 delivers it to its own observers with a fresh snapshot of the job read from the database.
 Chosen over a database-polling watcher because it is immediate and costs nothing while idle;
 events are hints, the database is the truth: an observer that missed one (a restart) reads the
@@ -87,8 +87,9 @@ class JobEvents:
 class RedisEventBridge:
     """Publishes this process's job events on Redis and delivers other processes' ones here."""
 
-    def __init__(self, events: JobEvents, redis_url: str, load_view: ViewLoader) -> None:
+    def __init__(self, events: JobEvents, redis_url: str, load_view: ViewLoader, *, channel: str = CHANNEL) -> None:
         self.events = events
+        self.channel = channel
         self.redis_url = redis_url
         self.load_view = load_view
         self.origin = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -100,14 +101,14 @@ class RedisEventBridge:
 
         self._redis = Redis.from_url(self.redis_url)
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(self.channel)
         self._listener = asyncio.get_running_loop().create_task(self._listen(pubsub), name="job-events-listener")
         self.events.bridge = self
 
     async def publish(self, event: JobEvent) -> None:
         try:
             payload = json.loads(event.to_json()) | {"origin": self.origin}
-            await self._redis.publish(CHANNEL, json.dumps(payload))
+            await self._redis.publish(self.channel, json.dumps(payload))
         except Exception:  # events are hints; the job itself is already saved
             log.warning("could not publish a job event on Redis", exc_info=True)
 

@@ -65,30 +65,32 @@ class JobSystem:
             self.runner.wake(job_id)
 
     async def _dispatch(self, job_id: str) -> None:
-        from core.jobs.broker import run_job
+        from core.jobs.broker import kick
 
-        await run_job.kiq(job_id)
+        await kick(job_id)
 
     async def start(self) -> None:
         if self.distributed:
             from core.jobs.broker import start_broker
             from core.jobs.host_slots import RedisHostSlots
 
-            self.broker = await start_broker(self.settings, runner=self.runner if self.role == "worker" else None)
-            self.bridge = RedisEventBridge(self.events, self.settings.redis_url, self.engine.view)  # type: ignore[arg-type]
-            await self.bridge.start()
             if self.role == "worker":
                 self.host_slots = RedisHostSlots.from_settings(self.settings)
+            self.bridge = RedisEventBridge(self.events, self.settings.redis_url, self.engine.view,  # type: ignore[arg-type]
+                                           channel=f"{self.settings.redis_prefix}:job-events")
+            await self.bridge.start()
+            self.broker = await start_broker(self.settings, runner=self.runner if self.role == "worker" else None)
         await self.runner.start()
         log.info("jobs: %s", "run here" if self.runner.run_jobs else "dispatched to workers through Redis")
 
     async def stop(self) -> None:
+        if self.broker is not None:  # stop taking messages first
+            from core.jobs.broker import stop_broker
+
+            await stop_broker(self.broker)
+            self.broker = None
         await self.runner.stop()
         if self.bridge is not None:
             await self.bridge.stop()
         if self.host_slots is not None:
             await self.host_slots.aclose()
-        if self.broker is not None:
-            from core.jobs.broker import stop_broker
-
-            await stop_broker(self.broker)

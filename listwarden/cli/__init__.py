@@ -10,6 +10,10 @@ SUBCOMMANDS = [
     "listwarden.cli.serve:serve",
     "listwarden.cli.config:config",
     "listwarden.cli.verify:verify",
+    "listwarden.cli.db:db",
+    "listwarden.cli.worker:worker",
+    "listwarden.cli.jobs:jobs",
+    "listwarden.cli.credits:credits",
     "listwarden.cli.apikey:apikey",
     "listwarden.cli.connectors:connectors",
 ]

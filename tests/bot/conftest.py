@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.blocks.limits import message_violations, options_violations, view_violations
 from core.connections import ConnectionView
 from core.services import Services
 from core.settings import Settings
@@ -121,6 +122,7 @@ class Bot:
     def __init__(self, client: httpx.AsyncClient, app) -> None:
         self.client = client
         self.app = app
+        self.violations: list[str] = []
 
     @property
     def core(self) -> Services:
@@ -134,7 +136,21 @@ class Bot:
                    ts: int | None = None, secret: str = SECRET) -> httpx.Response:
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         signed = signed_headers(body, ts=ts, secret=secret, content_type=content_type)
-        return await self.client.post("/slack/events", content=body, headers={**signed, **(headers or {})})
+        response = await self.client.post("/slack/events", content=body, headers={**signed, **(headers or {})})
+        self.check_answer(response)
+        return response
+
+    def check_answer(self, response: httpx.Response) -> None:
+        """What goes back in the HTTP answer (an ack's message, a modal update, select options) obeys Block Kit too."""
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return
+        body = response.json()
+        if isinstance(body.get("view"), dict):
+            self.violations += [f"answer view: {v}" for v in view_violations(body["view"])]
+        if isinstance(body.get("options"), list):
+            self.violations += [f"answer options: {v}" for v in options_violations(body["options"])]
+        if "blocks" in body or "text" in body:
+            self.violations += [f"answer message: {v}" for v in message_violations(body)]
 
     async def connect(self, emulator: Emulator, server: LiveServer, *, name: str = "Main", credentials=None,
                       team: str = TEAM_ID) -> ConnectionView:
@@ -155,7 +171,9 @@ async def running_bot(settings: Settings, *, progress_interval: float = FAST_PRO
     try:
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot", timeout=30) as client:
-                yield Bot(client, app)
+                bot = Bot(client, app)
+                yield bot
+        assert not bot.violations, bot.violations
     finally:
         from core.connectors.http import close_shared_client
 

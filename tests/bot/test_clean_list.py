@@ -14,7 +14,7 @@ import io
 from bot.blocks import clean_list as ui
 from bot.blocks.summary import APPROVE_ACTION, DOWNLOAD_ACTION, REJECT_ACTION
 from core.jobs.states import State
-from tests.bot.conftest import bot_settings, eventually, platform, running_bot
+from tests.bot.conftest import bot_settings, platform, running_bot
 from tests.bot.fake_slack import TEAM_ID
 from tests.bot.flows import approve_button, button, message_with, press, reply, start, updates_of
 from tests.bot.payloads import view_payload, view_submission
@@ -153,3 +153,19 @@ async def test_an_expired_approval_says_so_and_changes_nothing(slack, mail, tmp_
     assert button(expired, APPROVE_ACTION) is None
     assert job.state is State.EXPIRED and job.approver is None
     assert emulator.counters["unsubscribed"] == 0
+
+
+async def test_the_progress_message_is_never_updated_faster_than_the_interval(slack, mail, tmp_path) -> None:
+    """Progress events come every 50 ms here; the message still changes at most once per interval, summary included."""
+    interval = 0.4
+    async with running_bot(bot_settings(slack, mail, tmp_path, LISTWARDEN_JOB_CHUNK=50), progress_interval=interval) as bot:
+        with platform("mailerlite", members=600) as (emulator, server):
+            connection = await bot.connect(emulator, server)
+            ts = await start(bot, slack, connection_id=connection.id, list_id=MAIN_GROUP, mode=ui.VERIFY_ONLY)
+            await message_with(slack, ts, "Verification finished")
+    posted = next(c for c in slack.of("chat.postMessage") if c.response["ts"] == ts)
+    stamps = [posted.received] + [c.received for c in updates_of(slack, ts)]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert len(gaps) >= 2 and min(gaps) >= interval - 0.02, gaps
+    texts = [c.params["text"] for c in updates_of(slack, ts)]
+    assert texts[-1].startswith("Verification finished") and any(" / 600 checked" in t for t in texts[:-1])

@@ -56,9 +56,9 @@ def missing_settings(settings: Settings) -> list[str]:
     return []
 
 
-def web_client(settings: Settings, token: str | None = None) -> AsyncWebClient:
-    """The client every listener gets (Bolt copies its base_url per request); retries Slack's 429s."""
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+def web_client(settings: Settings, token: str | None = None, *, session=None) -> AsyncWebClient:
+    """The client every listener gets (Bolt copies its base_url and session per request); retries Slack's 429s."""
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, session=session)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     return client
 
@@ -106,6 +106,6 @@ def client_for(app: AsyncApp, settings: Settings):  # -> bot.job_messages.Client
         if app.client.token:  # single workspace
             return app.client
         bot = await app.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
-        return web_client(settings, bot.bot_token if bot else None)
+        return web_client(settings, bot.bot_token if bot else None, session=app.client.session)
 
     return find

@@ -61,6 +61,11 @@ def install(runtime: Runtime) -> list[BaseRoute]:
     unsubscribe: list[Callable[[], None]] = []
 
     async def start(rt: Runtime) -> None:
+        import aiohttp
+
+        # One pooled session for every Web API call (Bolt hands it to each request's client): without it
+        # slack_sdk opens a new connection per call.
+        app.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         unsubscribe.append(services.core.events.subscribe(messages.on_event))
         if socket is not None:
             await socket.connect_async()
@@ -71,6 +76,9 @@ def install(runtime: Runtime) -> list[BaseRoute]:
         await services.tasks.cancel_all()
         if socket is not None:
             await socket.close_async()
+        if app.client.session is not None:
+            await app.client.session.close()
+            app.client.session = None
 
     runtime.on_start(start)
     runtime.on_stop(stop)

@@ -64,6 +64,7 @@ class FakeSlack:
             Route("/upload/{file_id}", self.upload, methods=["POST"]),
             Route("/files/{file_id}", self.download, methods=["GET"]),
             WebSocketRoute("/socket", self.socket),
+            Route("/_calls", self.count, methods=["GET"]),
         ])
 
     # --- helpers for tests -----------------------------------------------------------
@@ -120,6 +121,10 @@ class FakeSlack:
         with self._lock:
             self.calls.append(Call(method, params, dict(request.headers), body))  # recorded with its answer
         return JSONResponse({"ok": True, **body} if "error" not in body else {"ok": False, **body})
+
+    async def count(self, request: Request) -> Response:
+        """How many calls arrived so far (a benchmark in another process waits for quiet through it)."""
+        return JSONResponse({"calls": len(self.calls)})
 
     async def response_url(self, request: Request) -> Response:
         params = json.loads(await request.body())

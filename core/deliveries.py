@@ -15,7 +15,7 @@ died) is claimed again. Credentials that arrive with a delivery (an Authorizatio
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +78,39 @@ class WebhookDeliveries:
              json.dumps(kept_query), bytes(body), utcnow()],
         )
         return (int(rows[0]["id"]), True) if rows else (None, False)
+
+    async def accept_many(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[int | None, bool]]:
+        """`accept` for several deliveries in one INSERT (receivers under load group them: one commit for all).
+
+        Each item has accept's arguments by name; the answers come back in order. Of two items
+        with the same connection and key, the first is the one stored.
+        """
+        if not items:
+            return []
+        now = utcnow()
+        rows = []
+        for item in items:
+            kept_headers = {k.lower(): v for k, v in (item.get("headers") or {}).items() if k.lower() not in SENSITIVE_HEADERS}
+            kept_query = {k: v for k, v in (item.get("query") or {}).items() if k.lower() not in SENSITIVE_PARAMS}
+            url = item.get("url") or ""
+            rows.append([item["connection_id"], item["platform"], item["dedupe_key"][:160], item.get("method") or "POST",
+                         _scrub_url(url) if "?" in url else url, json.dumps(kept_headers), json.dumps(kept_query),
+                         bytes(item["body"]), "pending", 0, now])
+        conn = default_connection()
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        _, stored = await execute(
+            conn,
+            "INSERT INTO webhook_delivery (connection_id, platform, dedupe_key, method, url, headers, query, body, state, "
+            f"attempts, received_at) VALUES {values} ON CONFLICT (connection_id, dedupe_key) DO NOTHING "
+            "RETURNING id, connection_id, dedupe_key",
+            [value for row in rows for value in row],
+        )
+        ids = {(r["connection_id"], r["dedupe_key"]): int(r["id"]) for r in stored}
+        answers: list[tuple[int | None, bool]] = []
+        for row in rows:
+            found = ids.pop((row[0], row[2]), None)
+            answers.append((found, True) if found is not None else (None, False))
+        return answers
 
     async def claim(self, limit: int = 100, lease: timedelta = PROCESSING_LEASE) -> list[Delivery]:
         """Up to `limit` deliveries to process, oldest first, leased to the caller."""

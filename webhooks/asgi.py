@@ -26,7 +26,10 @@ def install(runtime: Runtime) -> list[BaseRoute]:
             await verify_first.start()
 
         async def stop(rt: Runtime) -> None:
+            from core.connectors.http import close_shared_client
+
             await verify_first.stop()
+            await close_shared_client()  # idempotent; bound to this loop, the next user opens a fresh one
 
         runtime.on_start(start)
         runtime.on_stop(stop)

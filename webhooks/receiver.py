@@ -22,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +34,7 @@ from core.connectors.errors import UnsupportedAction, WebhookMalformed, WebhookR
 from core.settings import Settings
 from core.storage.sql import utcnow
 from core.verify_first import VerifyFirst
+from core.verify_first.inbox import Inbox
 from core.verify_first.requests import dedupe_key
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Receiver:
         public = urlsplit(settings.public_url)
         self._public = (public.scheme or "http", public.netloc, public.path.rstrip("/"))
         self._targets: OrderedDict[str, tuple[float, Target]] = OrderedDict()
+        self.inbox = Inbox(services.deliveries)
         verify_first.listeners.append(self.forget)
 
     def forget(self, connection_id: str) -> None:
@@ -106,7 +108,8 @@ class Receiver:
     def public_url(self, request: Request) -> str:
         """The URL as the platform called it (HubSpot signs it): our public base, the path and query as sent."""
         scheme, netloc, prefix = self._public
-        return urlunsplit((scheme, netloc, prefix + request.url.path, request.url.query, ""))
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        return urlunsplit((scheme, netloc, prefix + request.scope["path"], query, ""))
 
     async def endpoint(self, request: Request) -> Response:
         try:
@@ -124,9 +127,11 @@ class Receiver:
         if not view.active or target.connector is None:
             return refusal(410, "disconnected", "This connection is disconnected; remove the webhook from the platform.")
         connector = target.connector
+        raw_query = request.scope.get("query_string", b"")
         hook = WebhookRequest(method=request.method, url=self.public_url(request),
-                              headers={k.lower(): v for k, v in request.headers.items()},
-                              query=dict(request.query_params), body=body, received_at=utcnow())
+                              headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]},
+                              query=dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)) if raw_query else {},
+                              body=body, received_at=utcnow())
         try:
             connector.authenticate_webhook(hook, target.secrets)
             events = connector.parse_webhook(hook)
@@ -140,9 +145,12 @@ class Receiver:
             log.exception("%s could not read a webhook delivery", cls.slug)
             return refusal(400, "malformed", f"{cls.display_name} webhook body could not be read.")
         if events:
-            await self.services.deliveries.accept(
-                view.id, cls.slug, dedupe_key(events, body), body=body, method=request.method, url=hook.url,
-                headers=hook.headers, query=hook.query)
+            try:
+                await self.inbox.accept(connection_id=view.id, platform=cls.slug, dedupe_key=dedupe_key(events, body),
+                                        body=body, method=request.method, url=hook.url, headers=hook.headers, query=hook.query)
+            except Exception:
+                log.exception("a %s delivery could not be stored", cls.slug)
+                return refusal(503, "unavailable", "The delivery could not be stored; send it again.")
             self.verify_first.wake()
         status, content, media_type = connector.webhook_response(hook)
         return Response(content, status_code=status, media_type=media_type)

@@ -74,6 +74,9 @@ async def set_up(db: Path, env: dict[str, str], emu, emu_url: str) -> str:
         await Registrar(services, settings).turn_on("T-crash", cnx.id)
         return cnx.id
     finally:
+        from core.connectors.http import close_shared_client
+
+        await close_shared_client()
         await database.close()
 
 

@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.progress import progress_blocks
 from bot.blocks.summary import changes_planned, decided, header, report_blocks, summary_blocks
 from bot.blocks.limits import truncate
+from bot.message_slots import SharedSlots
 from bot.progress import ProgressMessage
 from bot.services import BotServices
 from core.jobs.events import JobEvent
@@ -65,6 +66,8 @@ class JobMessages:
         self.services = services
         self.client_for = client_for  # async (team_id) -> AsyncWebClient with that workspace's bot token
         self._tracked: dict[str, _Tracked] = {}
+        # with REDIS_URL every web process hears every job: the spacing is kept across them (bot.message_slots)
+        self.shared = bool(services.settings.redis_url)
 
     async def on_event(self, event: JobEvent) -> None:
         job = event.view or await self.services.jobs.get(event.job_id)
@@ -100,7 +103,9 @@ class JobMessages:
         if tracked is None:
             client = await self.client_for(str(slack.get("team") or job.workspace_id))
             message = ProgressMessage(client, team=job.workspace_id, channel=str(slack["channel"]), ts=str(slack["ts"]),
-                                      budget=self.services.budget, min_interval=self.services.progress_interval)
+                                      budget=self.services.budget, min_interval=self.services.progress_interval,
+                                      slots=SharedSlots(self.services.core.idempotency, self.services.progress_interval)
+                                      if self.shared else None)
             tracked = self._tracked.setdefault(job.id, _Tracked(message))
         return tracked
 

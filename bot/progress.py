@@ -15,6 +15,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.message_slots import SharedSlots
+
 MIN_INTERVAL = 2.05  # 2 s, plus a margin so that jitter on the way never brings two updates closer at Slack
 TEAM_UPDATES_PER_MINUTE = 40
 
@@ -47,13 +49,14 @@ class TeamBudget:
 
 class ProgressMessage:
     def __init__(self, client: AsyncWebClient, *, team: str, channel: str, ts: str, budget: TeamBudget,
-                 min_interval: float = MIN_INTERVAL) -> None:
+                 min_interval: float = MIN_INTERVAL, slots: SharedSlots | None = None) -> None:
         self.client = client
         self.team = team
         self.channel = channel
         self.ts = ts
         self.budget = budget
         self.min_interval = min_interval
+        self.slots = slots  # with several web processes (REDIS_URL): the spacing held across all of them
         self._last = time.monotonic()  # the postMessage that created it counts as an update
         self.updates = 0
         self._lock = asyncio.Lock()
@@ -63,8 +66,14 @@ class ProgressMessage:
         if self._lock.locked() or time.monotonic() - self._last < self.min_interval or not self.budget.try_take(self.team):
             return False
         async with self._lock:
+            if self.slots is not None and not await self.slots.take(self.key):
+                return False  # another process updated it just now
             await self._send(text, blocks)
         return True
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.ts}"
 
     async def ready(self) -> None:
         """Wait until the next update is allowed (the interval since the last one has passed)."""
@@ -77,6 +86,8 @@ class ProgressMessage:
             while (wait := self.min_interval - (time.monotonic() - self._last)) > 0:
                 await asyncio.sleep(wait)
             await self.budget.take(self.team)
+            if self.slots is not None:
+                await self.slots.wait(self.key)
             await self._send(text, blocks)
 
     async def _send(self, text: str, blocks: list[dict[str, Any]]) -> None:

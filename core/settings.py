@@ -122,7 +122,14 @@ class Settings(BaseSettings):
         30.0, alias="LISTWARDEN_VERIFY_FIRST_SYNC_SECONDS",
         description="How often webhooks are registered for connections that turned verify-first on, and removed for those turned off or disconnected.",
     )
-    api_rate_per_minute: int = Field(120, alias="LISTWARDEN_API_RATE_PER_MINUTE", description="Requests per minute per API key.")
+    api_rate_per_minute: int = Field(
+        120, alias="LISTWARDEN_API_RATE_PER_MINUTE",
+        description="REST API requests per minute per API key (a burst up to this, then 429 with Retry-After; shared through Redis when REDIS_URL is set).",
+    )
+    api_max_upload_bytes: int = Field(
+        50 * 1_048_576, alias="LISTWARDEN_API_MAX_UPLOAD_BYTES",
+        description="Largest CSV/TXT file accepted by POST /v1/jobs, in bytes (413 above). Other API bodies are capped at 1 MiB.",
+    )
     credits_metered: bool = Field(
         True, alias="LISTWARDEN_CREDITS_METERED",
         description="Charge credits for verification (a ledger per workspace; `listwarden credits grant`). Off: usage is still recorded but never refused.",

@@ -37,6 +37,7 @@ from core.jobs.views import JobView
 log = logging.getLogger(__name__)
 ClientFor = Callable[[str], Awaitable[Any]]  # (team_id) -> an AsyncWebClient with that workspace's bot token
 CLAIM_SCOPE = "slack-job-message"
+RESUME_ACTION = "job_resume"
 PHASE = {State.PREPARING: 1, State.QUEUED: 1, State.RUNNING: 1, State.PAUSED: 1, State.AWAITING_APPROVAL: 2,
          State.APPROVED: 3, State.APPLYING: 4, State.DONE: 5, State.FAILED: 5, State.CANCELLED: 5, State.EXPIRED: 5}
 
@@ -91,7 +92,7 @@ class JobMessages:
             try:
                 if event.type == "progress" or job.state in (State.RUNNING, State.APPLYING):
                     await self._progress(tracked.message, job)
-                elif await self.services.core.idempotency.claim(CLAIM_SCOPE, f"{job.id}:{job.state}"):
+                elif await self.services.core.idempotency.claim(CLAIM_SCOPE, settled_key(job)):
                     await self._settled(tracked.message, job, slack)
             except SlackApiError as err:
                 log.warning("job %s: Slack refused the update (%s)", job.id, err.response.get("error"))
@@ -162,8 +163,19 @@ class JobMessages:
             await message.finish("The job failed", [header("The job failed"), _section(
                 f":x: {subject}: {job.error or 'the job failed'}")])
         elif state is State.PAUSED:
-            await message.finish("Paused: out of credits", [header("Paused: out of credits"), _section(
-                f":double_vertical_bar: {subject}: {job.paused_reason or 'out of credits'}")])
+            await message.finish("Paused: out of credits", [
+                header("Paused: out of credits"),
+                _section(f":double_vertical_bar: {subject}: {job.paused_reason or 'out of credits'}"),
+                {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                 "An admin adds credits in `/listwarden settings`; then resume here."}]},
+                {"type": "actions", "block_id": "paused", "elements": [
+                    {"type": "button", "action_id": RESUME_ACTION, "value": job.id, "style": "primary",
+                     "text": {"type": "plain_text", "text": "Resume"}}]}])
+
+
+def settled_key(job: JobView) -> str:
+    """One claim per job and settled state; a job may pause more than once (once per run)."""
+    return f"{job.id}:{job.state}" + (f":{job.attempts}" if job.state is State.PAUSED else "")
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Approve / Reject / Download on a cleanup summary.
+"""Approve / Reject / Download on a cleanup summary, and Resume on a job paused for credits.
 
 Slack shows the buttons to everyone, so the role is checked when one is pressed: approvers are
 workspace admins, Listwarden admins and approvers, or members of the configured user group
@@ -17,9 +17,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.acking import after_ack
 from bot.blocks.limits import truncate
 from bot.blocks.summary import APPROVE_ACTION, DOWNLOAD_ACTION, REJECT_ACTION
-from bot.job_messages import is_expired, upload_results
+from bot.job_messages import RESUME_ACTION, is_expired, upload_results
 from bot.roles import can_approve
 from bot.services import BotServices
+from core.credits import InsufficientCredits
 from core.jobs.service import ApprovalRefused
 from core.jobs.states import State
 from core.jobs.views import JobView
@@ -108,6 +109,23 @@ def register(app: AsyncApp, services: BotServices) -> None:
                 already_decided(latest) if latest else "This cleanup is gone.", 150)})
             return
         await ack()
+
+    @app.action(RESUME_ACTION)
+    @after_ack(services.tasks)
+    async def resume(ack, body, respond) -> None:
+        await ack()
+        team_id = body["team"]["id"]
+        job = await jobs.get(body["actions"][0]["value"], team_id)
+        if job is None or job.state is not State.PAUSED:
+            await respond(**ephemeral("This job is not paused any more."))
+            return
+        try:
+            await services.core.credits.require(team_id, 1)
+        except InsufficientCredits:
+            await respond(**ephemeral(":warning: There are still no credits left. An admin adds them in "
+                                      "`/listwarden settings` (or with `listwarden credits grant`)."))
+            return
+        await jobs.resume(job.id)  # the message follows the job from here
 
     @app.action(DOWNLOAD_ACTION)
     @after_ack(services.tasks)

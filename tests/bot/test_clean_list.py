@@ -169,3 +169,23 @@ async def test_the_progress_message_is_never_updated_faster_than_the_interval(sl
     assert len(gaps) >= 2 and min(gaps) >= interval - 0.02, gaps
     texts = [c.params["text"] for c in updates_of(slack, ts)]
     assert texts[-1].startswith("Verification finished") and any(" / 600 checked" in t for t in texts[:-1])
+
+
+async def test_a_job_that_runs_out_of_credits_pauses_and_resumes_from_its_message(slack, mail, tmp_path) -> None:
+    """The list grew after it was synced: the credits cover the count Slack showed, not the rows read."""
+    people(slack)
+    async with running_bot(bot_settings(slack, mail, tmp_path, LISTWARDEN_INITIAL_CREDITS=25)) as bot:
+        with platform("mailerlite", members=20) as (emulator, server):
+            connection = await bot.connect(emulator, server)  # synced: 20 subscribers
+            emulator.state.members = 30
+            ts = await start(bot, slack, connection_id=connection.id, list_id=MAIN_GROUP, mode=ui.VERIFY_ONLY)
+            paused = await message_with(slack, ts, "Paused: out of credits")
+            resume = button(paused, "job_resume")
+            assert "Out of credits after 25 addresses; 5 are not verified yet." in str(paused.params["blocks"])
+            await bot.post(press(slack, "job_resume", resume["value"], ts, user=MEMBER, rid="early"))
+            assert "still no credits left" in (await reply(slack, "early"))["text"]
+            await bot.core.credits.grant(TEAM_ID, 10, actor=ADMIN)
+            await bot.post(press(slack, "job_resume", resume["value"], ts, user=MEMBER, rid="go"))
+            summary = await message_with(slack, ts, "Verification finished")
+            job = (await bot.core.jobs.list(TEAM_ID))[0]
+    assert "*30* addresses" in str(summary.params["blocks"]) and job.charged == 30 and job.state is State.DONE

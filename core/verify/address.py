@@ -7,16 +7,19 @@ when it needs SMTPUTF8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import email_validator
 from email_validator import EmailNotValidError, EmailSyntaxError, ValidatedEmail
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
-from email_validator.syntax import validate_email_domain_name, validate_email_length, validate_email_local_part
+from email_validator.syntax import (
+    validate_email_domain_name,
+    validate_email_length,
+    validate_email_local_part,
+)
 
 # Longest input we hand to the parser: RFC 5321 caps a path at 256 octets, so anything much
 # longer is invalid already and only costs parser time.

@@ -32,11 +32,17 @@ class VerifierConfig:
     connect_rate: float = 2.0  # ... then this many per second
     rcpt_per_session: int = 50  # RFC 5321 asks servers to take 100; many cap lower
     host_cooldown: float = 60.0  # seconds a host that said 421 is left alone
+    host_down_for: float = 600.0  # seconds a host that refused or never answered is out (then tried again)
     # greylisting and other temporary failures
     greylist_max_wait: float = 90.0  # longest wait for a greylisted address, from its first try
     tempfail_retries: int = 1  # retries of a 4xx that is not greylisting (the result is refunded if it stays)
     # throughput and memory
     window: int = 20_000  # addresses read ahead of the oldest unfinished one in verify_many
+    # A verifier in a long-running server must notice change: answers, routes and catch-all
+    # verdicts are remembered for a while, not for ever.
+    result_ttl: float = 600.0
+    dns_ttl: float = 3600.0
+    catch_all_ttl: float = 86_400.0
     smtp: bool = True  # False: syntax and DNS only
     host_slots: HostSlots | None = field(default=None, compare=False)  # shared limiter (Redis across workers)
 

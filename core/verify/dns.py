@@ -9,6 +9,7 @@ sharing the one lookup.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,8 +22,9 @@ import dns.resolver
 
 from core.verify.config import VerifierConfig
 
-
 DNS_CONCURRENCY = 256  # domains being looked up at once
+CACHE_SIZE = 200_000  # domains and MX hosts remembered
+FAILURE_TTL = 60.0  # seconds a failure to look up (SERVFAIL, timeout) is remembered
 
 
 class RouteKind(StrEnum):
@@ -90,8 +92,9 @@ class MailRouter:
         # A FIFO of waiters and a count, not asyncio.Semaphore: its locked() scans every waiter.
         self._running = 0
         self._queue: deque[asyncio.Future[None]] = deque()
-        self._routes: dict[str, asyncio.Future[MailRoute]] = {}
-        self._hosts: dict[str, asyncio.Future[_AddressAnswer]] = {}
+        self._routes: dict[str, tuple[asyncio.Future[MailRoute], float]] = {}
+        self._hosts: dict[str, tuple[asyncio.Future[_AddressAnswer], float]] = {}
+        self._ttl = config.dns_ttl
         self.stats = DnsStats()
 
     async def route(self, domain: str) -> MailRoute:
@@ -102,7 +105,16 @@ class MailRouter:
         return (await self.route(domain)).deliverable
 
     async def _once(self, cache: dict, key: str, compute):  # type: ignore[no-untyped-def]
-        while (future := cache.get(key)) is not None:
+        """One lookup per key while its answer is fresh; concurrent callers share it.
+
+        Failures to look up (SERVFAIL, timeouts) are kept only briefly, so that a passing DNS
+        problem does not stick; answers are kept for `dns_ttl`. The cache is bounded.
+        """
+        while (entry := cache.get(key)) is not None:
+            future, stored = entry
+            if future.done() and time.monotonic() - stored > self._keep_for(future):
+                del cache[key]
+                break
             self.stats.cache_hits += 1
             try:
                 return await asyncio.shield(future)
@@ -112,15 +124,32 @@ class MailRouter:
                     raise
                 # the caller doing the lookup was cancelled, not us: look it up ourselves
         future = asyncio.get_running_loop().create_future()
-        cache[key] = future
+        cache[key] = (future, time.monotonic())
         try:
             value = await compute(key)
         except BaseException:
-            del cache[key]  # a failed or cancelled lookup must not poison later callers
+            cache.pop(key, None)  # a failed or cancelled lookup must not poison later callers
             future.cancel()
             raise
         future.set_result(value)
+        cache[key] = (future, time.monotonic())
+        if len(cache) > CACHE_SIZE:
+            self._evict(cache)
         return value
+
+    def _keep_for(self, future: asyncio.Future) -> float:  # type: ignore[type-arg]
+        value = future.result() if not future.cancelled() else None
+        failed = (isinstance(value, MailRoute) and value.kind in (RouteKind.TIMEOUT, RouteKind.ERROR)) or (
+            isinstance(value, _AddressAnswer) and value.failure in (RouteKind.TIMEOUT, RouteKind.ERROR)
+        )
+        return min(self._ttl, FAILURE_TTL) if failed else self._ttl
+
+    @staticmethod
+    def _evict(cache: dict) -> None:  # type: ignore[type-arg]
+        """Drop the oldest settled tenth (dicts keep insertion order)."""
+        drop = [k for k, (f, _) in zip(cache, cache.values()) if f.done()][: max(1, len(cache) // 10)]
+        for key in drop:
+            del cache[key]
 
     async def _query(self, name: str, rdtype: str) -> dns.resolver.Answer | RouteKind:
         self.stats.queries += 1

@@ -26,7 +26,14 @@ csv.field_size_limit(16 * 1024 * 1024)  # a giant field is an invalid address, n
 
 
 class FileFormatError(Exception):
-    """The file cannot be read as addresses; the message says why in one sentence."""
+    """The file cannot be read as addresses; the message says why in one sentence.
+
+    `needs_column` is set when naming the address column would fix it (each transport says how:
+    `--column` on the command line, `?column=` over the API)."""
+
+    def __init__(self, message: str, *, needs_column: bool = False) -> None:
+        super().__init__(message)
+        self.needs_column = needs_column
 
 
 @dataclass
@@ -114,10 +121,15 @@ def open_address_file(stream: IO[bytes], *, filename: str = "", column: str | No
         raise FileFormatError(f"{filename or 'The input'} is not a readable CSV: {exc}.") from None
     index = _find_header_column(first_row, column)
     if index is not None:
-        return AddressTable(first_row, index, delimiter, _safe_rows(reader, filename), "csv")
+        rows = _safe_rows(reader, filename)
+        first_data = next(rows, None)
+        if first_data is None:
+            raise FileFormatError(f"{filename or 'The input'} has a header but no addresses.")
+        return AddressTable(first_row, index, delimiter, _chain([first_data], rows), "csv")
     if column is not None:
         raise FileFormatError(
-            f"No column named {column!r} in {filename or 'the input'}; its columns are: {', '.join(first_row)}."
+            f"No column named {column!r} in {filename or 'the input'}; its columns are: {', '.join(first_row)}.",
+            needs_column=True,
         )
     # No known header name: a headerless CSV has an address in its first row; else look for an @ column.
     at_cells = [i for i, cell in enumerate(first_row) if "@" in cell]
@@ -131,7 +143,8 @@ def open_address_file(stream: IO[bytes], *, filename: str = "", column: str | No
         return AddressTable(first_row, counts.index(max(counts)), delimiter, _safe_rows(reader, filename), "csv")
     raise FileFormatError(
         f"No email column found in {filename or 'the input'} (columns: {', '.join(first_row)}); "
-        "name it 'email' or pass --column NAME."
+        "name it 'email' or say which column holds the addresses.",
+        needs_column=True,
     )
 
 

@@ -110,6 +110,7 @@ class DomainProber:
         self._retry_timer: asyncio.TimerHandle | None = None
         self.catch_all = CatchAll.NO if known_not_catch_all(domain) else CatchAll.UNDECIDED
         self._catch_all_waiters: list[Callable[[CatchAll], None]] = []
+        self.decided_at = time.monotonic()
         self._probe_sent = False
         self.hosts_by_preference = [(h.preference, h.name, ip) for h in route.hosts for ip in h.addresses]
         self._candidate_cache: list[str] = []
@@ -134,6 +135,7 @@ class DomainProber:
         if self.catch_all is not CatchAll.UNDECIDED:
             return
         self.catch_all = verdict
+        self.decided_at = time.monotonic()
         waiters, self._catch_all_waiters = self._catch_all_waiters, []
         for callback in waiters:
             callback(verdict)
@@ -177,7 +179,8 @@ class DomainProber:
         """Host addresses a session may use: the best live preference, plus same-organisation
         hosts at other preferences (mirrors, not third-party backups that accept everything)."""
         dead = self.scheduler.dead_hosts
-        if self._candidates_for == len(dead):  # hosts only ever die, so the count is a version
+        dead.refresh()
+        if self._candidates_for == dead.generation:
             return self._candidate_cache
         live = [(pref, name, ip) for pref, name, ip in self.hosts_by_preference if ip not in dead]
         found: list[str] = []
@@ -185,7 +188,7 @@ class DomainProber:
             best_pref, best_name, _ = live[0]
             org = _organisation(best_name)
             found = [ip for pref, name, ip in live if pref == best_pref or _organisation(name) == org]
-        self._candidate_cache, self._candidates_for = found, len(dead)
+        self._candidate_cache, self._candidates_for = found, dead.generation
         return found
 
     def fail_all(self) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import Counter
 
 from core.verify.config import VerifierConfig
@@ -36,12 +38,48 @@ QUIT_WAIT = 2.0  # seconds to wait for the 221 (a missing one changes no verdict
 LINGER = 0.3  # a host that keeps breaking sessions is out for the run
 
 
+class DeadHosts:
+    """Host addresses out of service (refused, silent, broken), each for a while only: a verifier in
+    a long-running server must not give up on a host for ever because it was down once.
+    `generation` changes whenever the set does, so callers can cache what they derive from it."""
+
+    def __init__(self, down_for: float) -> None:
+        self.down_for = down_for
+        self.generation = 0
+        self._out: dict[str, tuple[OutcomeKind, float]] = {}
+        self._next_return = math.inf
+
+    def add(self, host: str, why: OutcomeKind) -> None:
+        until = time.monotonic() + self.down_for
+        self._out[host] = (why, until)
+        self._next_return = min(self._next_return, until)
+        self.generation += 1
+
+    def __contains__(self, host: str) -> bool:
+        self.refresh()
+        return host in self._out
+
+    def get(self, host: str) -> OutcomeKind | None:
+        self.refresh()
+        entry = self._out.get(host)
+        return entry[0] if entry else None
+
+    def refresh(self) -> None:
+        """Let hosts whose time is up back in (bumping the generation)."""
+        now = time.monotonic()
+        if now < self._next_return:
+            return
+        self._out = {h: e for h, e in self._out.items() if e[1] > now}
+        self._next_return = min((e[1] for e in self._out.values()), default=math.inf)
+        self.generation += 1
+
+
 class SessionScheduler:
     def __init__(self, config: VerifierConfig, slots: HostSlots, stats: SmtpStats) -> None:
         self.config = config
         self.slots = slots
         self.stats = stats
-        self.dead_hosts: dict[str, OutcomeKind] = {}  # host address -> why it is out for this run
+        self.dead_hosts = DeadHosts(config.host_down_for)
         self.host_caps: dict[str, int] = {}  # learned RCPT budget per session, from 452s
         self._queues: dict[str, dict[DomainProber, None]] = {}  # host -> domains waiting on it (ordered)
         self._workers: Counter[str] = Counter()
@@ -110,7 +148,7 @@ class SessionScheduler:
 
     def _host_out(self, host: str, why: OutcomeKind) -> None:
         """Take a host out for the run and send its domains to their other hosts (or fail them)."""
-        self.dead_hosts[host] = why
+        self.dead_hosts.add(host, why)
         for prober in list(self._queues.pop(host, {})):
             self.demand(prober)
 

@@ -22,7 +22,11 @@ from aiosmtplib.errors import (
     SMTPServerDisconnected,
 )
 from aiosmtplib.esmtp import parse_esmtp_extensions
-from aiosmtplib.protocol import COMMAND_INJECTION_REGEX, MAX_RESPONSE_LENGTH, SMTPProtocol
+from aiosmtplib.protocol import (
+    COMMAND_INJECTION_REGEX,
+    MAX_RESPONSE_LENGTH,
+    SMTPProtocol,
+)
 from aiosmtplib.response import SMTPResponse
 
 __all__ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import replace
 from typing import Any
@@ -21,12 +21,19 @@ from core.verify.config import VerifierConfig
 from core.verify.dns import MailRoute, MailRouter, RouteKind
 from core.verify.politeness import HostSlots, LocalHostSlots
 from core.verify.prober import CatchAll, DomainProber, Outcome, OutcomeKind
+from core.verify.recent import Recent
 from core.verify.result import Result
 from core.verify.sessions import SessionScheduler
 from core.verify.stats import SmtpStats
 from core.verify.status import Status, info
 from core.verify.tables import is_disposable, suggest_domain
-from core.verify.verdict import disposable_verdict, dns_only_verdict, dns_verdict, smtp_verdict, syntax_failure
+from core.verify.verdict import (
+    disposable_verdict,
+    dns_only_verdict,
+    dns_verdict,
+    smtp_verdict,
+    syntax_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +64,11 @@ class Verifier:
         self.smtp_stats = SmtpStats()
         self.scheduler = SessionScheduler(self.config, self.slots, self.smtp_stats)
         self._probers: dict[str, DomainProber] = {}
-        self._catch_all_memory: dict[str, CatchAll] = {}
-        self._routes: OrderedDict[str, MailRoute] = OrderedDict()
+        self._catch_all_memory: Recent[str, CatchAll] = Recent(ROUTE_MEMORY, self.config.catch_all_ttl)
+        self._routes: Recent[str, MailRoute] = Recent(ROUTE_MEMORY, self.config.dns_ttl)
         self._awaiting_route: dict[str, list[tuple[Address, asyncio.Future[Result]]]] = {}
         self._route_tasks: set[asyncio.Task[None]] = set()
-        self._results: OrderedDict[str, Result] = OrderedDict()
+        self._results: Recent[str, Result] = Recent(RESULT_MEMORY, self.config.result_ttl)
         self._inflight: dict[str, asyncio.Future[Result]] = {}
 
     # --- identity ----------------------------------------------------------------------------
@@ -101,7 +108,6 @@ class Verifier:
         key = parsed.dedupe_key
         cached = self._results.get(key)
         if cached is not None:
-            self._results.move_to_end(key)
             return _done(loop, cached if cached.email == text else replace(cached, email=text))
         inflight = self._inflight.get(key)
         if inflight is not None:
@@ -126,9 +132,7 @@ class Verifier:
         self._inflight.pop(key, None)
         if future.cancelled():
             return
-        self._results[key] = future.result()
-        if len(self._results) > RESULT_MEMORY:
-            self._results.popitem(last=False)
+        self._results.put(key, future.result())
 
     async def _look_up(self, domain: str) -> None:
         try:
@@ -142,9 +146,7 @@ class Verifier:
             for address, future in self._awaiting_route.pop(domain, []):
                 _settle(future, _internal_error(address.original))
             return
-        self._routes[domain] = route
-        if len(self._routes) > ROUTE_MEMORY:
-            self._routes.popitem(last=False)
+        self._routes.put(domain, route)
         for address, future in self._awaiting_route.pop(domain, []):
             self._dispatch(address, route, future)
 
@@ -184,6 +186,11 @@ class Verifier:
 
     def _prober(self, domain: str, route: MailRoute) -> DomainProber:
         prober = self._probers.get(domain)
+        if prober is not None and prober.idle and (
+            prober.route is not route or time.monotonic() - prober.decided_at > self.config.catch_all_ttl
+        ):
+            self._forget(domain, prober)  # the domain was looked up again, or its verdict is old
+            prober = None
         if prober is None:
             if len(self._probers) >= PROBER_MEMORY:
                 self._fold_idle_probers()
@@ -194,12 +201,16 @@ class Verifier:
             self._probers[domain] = prober
         return prober
 
+    def _forget(self, domain: str, prober: DomainProber) -> None:
+        """Drop an idle prober, keeping its catch-all verdict (which has its own age limit)."""
+        if prober.catch_all is not CatchAll.UNDECIDED and time.monotonic() - prober.decided_at <= self.config.catch_all_ttl:
+            self._catch_all_memory.put(domain, prober.catch_all)
+        del self._probers[domain]
+
     def _fold_idle_probers(self) -> None:
         for domain, prober in list(self._probers.items()):
             if prober.idle:
-                if prober.catch_all is not CatchAll.UNDECIDED:
-                    self._catch_all_memory[domain] = prober.catch_all
-                del self._probers[domain]
+                self._forget(domain, prober)
 
     # --- many addresses -----------------------------------------------------------------------------
     async def verify_many(

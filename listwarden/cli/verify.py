@@ -58,7 +58,8 @@ def verify(addresses: tuple[str, ...], input_path: str | None, output_path: str,
         err.print(f"[red]Configuration error:[/red] {exc}")
         sys.exit(2)
     except FileFormatError as exc:
-        err.print(f"[red]Cannot read the input:[/red] {exc}")
+        hint = " Use --column NAME." if exc.needs_column else ""
+        err.print(f"[red]Cannot read the input:[/red] {exc}{hint}", highlight=False)
         sys.exit(1)
     except OSError as exc:
         err.print(f"[red]{exc.strerror or exc}:[/red] {exc.filename or ''}")

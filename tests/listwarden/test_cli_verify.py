@@ -99,6 +99,13 @@ def test_unknown_column_names_the_columns_there_are(world, tmp_path):
     assert done.returncode == 1 and b"email, plan" in done.stderr
 
 
+def test_csv_with_a_header_and_no_rows_is_a_clear_message(world, tmp_path):
+    source = tmp_path / "header-only.csv"
+    source.write_text("email,name\n")
+    done = run(world, "-i", str(source))
+    assert done.returncode == 1 and b"header but no addresses" in done.stderr
+
+
 def test_empty_file_is_a_clear_message(world, tmp_path):
     source = tmp_path / "empty.txt"
     source.write_bytes(b"")

@@ -157,6 +157,11 @@ class MailWorld:
             self._thread.join(5)
         self._loop = None
 
+    async def smtp_call(self, coro: Any) -> Any:
+        """Run a coroutine on the servers' own loop (e.g. start a host that was down)."""
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
     @contextlib.contextmanager
     def running(self) -> Iterator[MailWorld]:
         self.start()

@@ -117,7 +117,7 @@ async def test_domains_on_one_shared_host_share_a_session(world):
     before = server.stats.connections
     verifier = Verifier(world.config())
     for i in range(3):  # routes known up front, so all three domains wait on the host together
-        verifier._routes[f"site{i}.example"] = await verifier.router.route(f"site{i}.example")
+        verifier._routes.put(f"site{i}.example", await verifier.router.route(f"site{i}.example"))
     results = [r async for r in verifier.verify_many([f"u@site{i}.example" for i in range(3)])]
     await verifier.aclose()
     assert all(r.status is Status.VALID for r in results)
@@ -316,3 +316,31 @@ def test_a_world_can_be_built_twice():
     a, b = build_world(), build_world()
     with a.running(), b.running():
         assert a.smtp.port != b.smtp.port or a.dns.port != b.dns.port
+
+
+async def test_a_host_that_was_down_is_tried_again_later():
+    """In a long-running server a host is out for a while, not for ever."""
+    world = MailWorld()
+    server = world.smtp_host(mode="refused", mailboxes={"x@later.example"})
+    world.domain("later.example", mx=[server])
+    with world.running():
+        verifier = Verifier(world.config(host_down_for=0.5, result_ttl=0.1, dns_ttl=60))
+        assert (await verifier.verify("x@later.example")).status is Status.UNKNOWN
+        server.mode = "smtp"
+        await world.smtp_call(world.smtp.start_host(server))
+        await asyncio.sleep(0.6)
+        assert (await verifier.verify("x@later.example")).status is Status.VALID
+        await verifier.aclose()
+
+
+async def test_answers_are_remembered_for_a_while_only(world):
+    server = host(world, "mx.acme.example")
+    verifier = Verifier(world.config(result_ttl=0.2))
+    await verifier.verify("ann@acme.example")  # the address and the domain's catch-all probe
+    before = server.stats.rcpt
+    await verifier.verify("ann@acme.example")
+    assert server.stats.rcpt - before == 0  # the second answer came from memory
+    await asyncio.sleep(0.3)
+    await verifier.verify("ann@acme.example")
+    assert server.stats.rcpt - before == 1  # stale: asked again (the catch-all verdict is still fresh)
+    await verifier.aclose()

@@ -6,7 +6,8 @@ Slack when it returns, instead of running it in a bare future and polling for ac
 the answer into a 404). Each listener therefore runs as a task of the bot's BackgroundTasks and
 Bolt's part returns the moment ack() was called: the answer goes out at once, failures after it
 are only logged, and shutdown can cancel what is still running. Event listeners take no ack;
-Bolt acks them as soon as their task is started.
+Bolt acks them as soon as their task is started. What follows an ack waits for the answers still
+pending in this process (`bot.answers_first`), so a burst of requests is answered before it is worked.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Any
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
+from bot.answers_first import AnswersFirst
 from bot.dedupe import CLAIM
 from bot.services import BackgroundTasks
 
 
-def after_ack(tasks: BackgroundTasks) -> Callable[[Callable[..., Awaitable[None]]], Callable[[AsyncArgs], Awaitable[None]]]:
+def after_ack(tasks: BackgroundTasks, answers: AnswersFirst | None = None
+              ) -> Callable[[Callable[..., Awaitable[None]]], Callable[[AsyncArgs], Awaitable[None]]]:
+    """`answers`: the work after an ack waits for the answers still pending (bot.answers_first)."""
+
     def decorator(fn: Callable[..., Awaitable[None]]) -> Callable[[AsyncArgs], Awaitable[None]]:
         names = list(inspect.signature(fn).parameters)
 
@@ -34,10 +39,13 @@ def after_ack(tasks: BackgroundTasks) -> Callable[[Callable[..., Awaitable[None]
                     return await args.ack(*a, **kw)
                 finally:
                     acked.set()
+                    if answers is not None:
+                        await answers.wait()  # this answer, and any other pending, go out first
 
             kwargs = {name: ack if name == "ack" else getattr(args, name) for name in names}
             if "ack" not in names:  # an event: Bolt acks it as soon as this returns; a retry's work is skipped
-                tasks.start(_first_delivery_only(args.context.get(CLAIM), fn(**kwargs)), name=f"slack-{fn.__name__}")
+                tasks.start(_first_delivery_only(args.context.get(CLAIM), fn(**kwargs), answers),
+                            name=f"slack-{fn.__name__}")
                 return
             task = tasks.start(fn(**kwargs), name=f"slack-{fn.__name__}")
             waiter = asyncio.ensure_future(acked.wait())
@@ -52,7 +60,10 @@ def after_ack(tasks: BackgroundTasks) -> Callable[[Callable[..., Awaitable[None]
     return decorator
 
 
-async def _first_delivery_only(claim: Callable[[], Awaitable[bool]] | None, work: Coroutine[Any, Any, None]) -> None:
+async def _first_delivery_only(claim: Callable[[], Awaitable[bool]] | None, work: Coroutine[Any, Any, None],
+                               answers: AnswersFirst | None) -> None:
+    if answers is not None:
+        await answers.wait()
     if claim is not None and not await claim():
         work.close()  # Slack's retry of an event already taken (here or in another process)
         return

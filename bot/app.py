@@ -10,12 +10,14 @@ Modes (decided from the settings, see `slack_mode`):
 from __future__ import annotations
 
 import logging
+import re
 from typing import Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.connect import OAUTH_ACTION
 from bot.dedupe import claim_events
 from bot.listeners import api_keys, approval, clean_list, connect, home, verify
 from bot.listeners import help as help_listener
@@ -36,6 +38,7 @@ BOT_SCOPES = [
 ]
 
 Mode = Literal["single", "oauth", "off"]
+DIGEST_DETAILS_ACTION = "verify_first_digest_details"  # the "Details" link on a verify-first digest (bot/notices.py)
 
 
 def slack_mode(settings: Settings) -> Mode:
@@ -96,6 +99,11 @@ def build_app(services: BotServices) -> AsyncApp:
     app.use(claim_events(services.core.idempotency))
     for listener in (verify, help_listener, home, connect, clean_list, approval, settings_listener, api_keys):
         listener.register(app, services)
+
+    @app.action(re.compile(f"^({OAUTH_ACTION}|{DIGEST_DETAILS_ACTION})$"))
+    async def link_clicked(ack) -> None:
+        await ack()  # a URL button still sends block_actions; the browser does the rest
+
     return app
 
 

@@ -43,6 +43,9 @@ def install(runtime: Runtime) -> list[BaseRoute]:
     services = BotServices(settings=settings, core=services_of(runtime))
     app = build_app(services)
     messages = JobMessages(services, client_for=client_for(app, settings))
+    from bot.notices import install as install_notices  # verify-first digests (the webhooks part's words)
+
+    install_notices(runtime, client_for(app, settings))
     runtime.slack_app = app  # type: ignore[attr-defined]  (Socket Mode, benchmarks)
     runtime.slack_services = services  # type: ignore[attr-defined]
 
@@ -51,7 +54,8 @@ def install(runtime: Runtime) -> list[BaseRoute]:
     handler = AsyncSlackRequestHandler(app)
 
     async def endpoint(request: Request) -> Response:
-        return await handler.handle(request)
+        with services.answers.answering():
+            return await handler.handle(request)
 
     socket = None
     if settings.slack_app_token is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.answers_first import AnswersFirst
 from bot.progress import MIN_INTERVAL, TeamBudget
 from core.jobs.service import Jobs
 from core.services import Services
@@ -54,6 +55,7 @@ class BotServices:
     core: Services
     budget: TeamBudget = field(default_factory=TeamBudget)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    answers: AnswersFirst = field(default_factory=AnswersFirst)  # work after an ack yields to pending answers
     progress_interval: float = MIN_INTERVAL
     # `/listwarden <word>` handlers, added by the listener modules that own them (connect, settings)
     subcommands: dict[str, Callable[..., Coroutine[Any, Any, None]]] = field(default_factory=dict)

@@ -43,7 +43,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
     core = services.core
 
     @app.action("home_api_key")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def open_form(ack, body, client) -> None:
         await ack()
         if not await can_administer(core.workspaces, client, body["team"]["id"], body["user"]["id"]):
@@ -51,7 +51,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=key_form())
 
     @app.view(CALLBACK_ID)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def create(ack, body, view, client) -> None:
         team_id = body["team"]["id"]
         if not await can_administer(core.workspaces, client, team_id, body["user"]["id"]):

@@ -50,7 +50,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
     jobs, workspaces = services.jobs, services.core.workspaces
 
     @app.action(APPROVE_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def approve(ack, body, client, respond) -> None:
         await ack()
         team_id, user_id = body["team"]["id"], body["user"]["id"]
@@ -79,7 +79,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             await respond(**ephemeral(already_decided(latest) if latest else "This cleanup was already decided."))
 
     @app.action(REJECT_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def reject(ack, body, client, respond) -> None:
         await ack()
         team_id, user_id = body["team"]["id"], body["user"]["id"]
@@ -99,7 +99,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
                         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500}}]})
 
     @app.view(REJECT_CALLBACK)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def reject_submitted(ack, body, view) -> None:
         job_id = json.loads(view["private_metadata"])["job"]
         reason = (view["state"]["values"].get("reason", {}).get("value", {}).get("value") or "").strip() or None
@@ -111,7 +111,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await ack()
 
     @app.action(RESUME_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def resume(ack, body, respond) -> None:
         await ack()
         team_id = body["team"]["id"]
@@ -128,7 +128,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await jobs.resume(job.id)  # the message follows the job from here
 
     @app.action(DOWNLOAD_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def download(ack, body, client, respond) -> None:
         await ack()
         job = await jobs.get(body["actions"][0]["value"], body["team"]["id"])

@@ -66,7 +66,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         return ui.clean_list_view(state, await choices(team_id), policy=policy, estimate_line=estimate)
 
     @app.command("/clean-list")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def clean_list_command(ack, command: dict[str, Any], client) -> None:
         await ack()
         team_id, channel = command["team_id"], command["channel_id"]
@@ -85,7 +85,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=await render(body["team"]["id"], state))
 
     @app.action(ui.CONNECTION_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def connection_picked(ack, body, client) -> None:
         await ack()
         state = ui.ModalState.from_metadata(body["view"]["private_metadata"])
@@ -94,7 +94,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await update(body, client, state)
 
     @app.options(ui.LIST_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def list_suggestions(ack, body) -> None:
         state = ui.ModalState.from_metadata(body["view"]["private_metadata"])
         team_id, query = body["team"]["id"], (body.get("value") or "").strip().casefold()
@@ -111,7 +111,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await ack(options=[ui.list_option(item.id, item.name, item.kind, item.subscriber_count) for item in matched[:100]])
 
     @app.action(ui.LIST_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def list_picked(ack, body, client) -> None:
         await ack()
         state = ui.ModalState.from_metadata(body["view"]["private_metadata"])
@@ -124,7 +124,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await update(body, client, state)
 
     @app.action(ui.MODE_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def mode_picked(ack, body, client) -> None:
         await ack()
         state = ui.ModalState.from_metadata(body["view"]["private_metadata"])
@@ -136,12 +136,12 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await update(body, client, state)
 
     @app.action(re.compile(f"^({ui.RULE_ENABLED}|{ui.RULE_ACTION}).+$"))
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def rule_changed(ack) -> None:
         await ack()  # read from the view state on submit
 
     @app.view(ui.CALLBACK_ID)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def clean_list_submitted(ack, body, view, client) -> None:
         team_id, user_id = body["team"]["id"], body["user"]["id"]
         state = ui.ModalState.from_metadata(view["private_metadata"])

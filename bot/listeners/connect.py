@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.acking import after_ack
-from bot.blocks.connect import CALLBACK_ID, FIELD_PREFIX, NAME_BLOCK, OAUTH_ACTION, PLATFORM_ACTION, connect_view, submitted_fields
+from bot.blocks.connect import CALLBACK_ID, FIELD_PREFIX, NAME_BLOCK, PLATFORM_ACTION, connect_view, submitted_fields
 from bot.services import BotServices
 from core.connections import ConnectionNotFound
 from core.connectors.errors import ConnectorError, InvalidConfiguration
@@ -52,7 +52,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
 
     @app.action("home_connect")
     @app.action("clean_connect")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def connect_button(ack, body, client) -> None:
         await ack()
         channel = (body.get("channel") or {}).get("id")
@@ -65,7 +65,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(PLATFORM_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def platform_picked(ack, body, client) -> None:
         await ack()
         view = body["view"]
@@ -75,13 +75,8 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await client.views_update(view_id=view["id"], hash=view.get("hash"),
                                   view=connect_view(services.platforms(), selected=slug, metadata=metadata, oauth_url=oauth))
 
-    @app.action(OAUTH_ACTION)
-    @after_ack(services.tasks)
-    async def oauth_link_clicked(ack) -> None:
-        await ack()  # a URL button still sends block_actions; the browser does the rest
-
     @app.view(CALLBACK_ID)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def connect_submitted(ack, body, view, client) -> None:
         metadata = json.loads(view.get("private_metadata") or "{}")
         slug = metadata.get("platform")

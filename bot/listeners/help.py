@@ -29,7 +29,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
     subcommands = services.subcommands
 
     @app.command("/listwarden")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def listwarden_command(ack, command: dict[str, Any], body, client, respond, context) -> None:
         word, _, rest = (command.get("text") or "").strip().partition(" ")
         handler = subcommands.get(word.lower())

@@ -53,13 +53,13 @@ def register(app: AsyncApp, services: BotServices) -> None:
     connections = services.core.connections
 
     @app.event("app_home_opened")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def app_home_opened(event, client, context) -> None:
         if event.get("tab", "home") == "home":
             await publish(services, client, context["team_id"], event["user"])
 
     @app.action(re.compile(f"^{CONNECTION_MENU}(:.+)?$"))
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def connection_menu(ack, body, client) -> None:
         await ack()
         team_id, user_id = body["team"]["id"], body["user"]["id"]

@@ -76,13 +76,13 @@ def register(app: AsyncApp, services: BotServices) -> None:
     services.subcommands["settings"] = settings_subcommand
 
     @app.action("home_settings")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def settings_button(ack, body, client, respond) -> None:
         await ack()
         await open_settings(client, body["trigger_id"], body["team"]["id"], body["user"]["id"], respond)
 
     @app.options(GROUP_ACTION)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def group_suggestions(ack, body, client) -> None:
         query = (body.get("value") or "").lower()
         try:
@@ -94,7 +94,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await ack(options=options[:100])
 
     @app.view(CALLBACK_ID)
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def settings_saved(ack, body, view, client) -> None:
         user_id, team_id = body["user"]["id"], body["team"]["id"]
         if not await can_administer(core.workspaces, client, team_id, user_id):  # the modal could outlive a demotion

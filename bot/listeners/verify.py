@@ -39,7 +39,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
     core = services.core
 
     @app.command("/verify")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def verify_command(ack, command: dict[str, Any], respond, client) -> None:
         parsed = parse_command_text(command.get("text", ""))
         if not parsed.addresses and not parsed.not_addresses:
@@ -81,7 +81,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         await respond(**results_message(list(results), parsed.not_addresses))
 
     @app.shortcut("verify_file")
-    @after_ack(services.tasks)
+    @after_ack(services.tasks, services.answers)
     async def verify_file_shortcut(ack, shortcut: dict[str, Any], client, respond) -> None:
         await ack()
         files = (shortcut.get("message") or {}).get("files") or []

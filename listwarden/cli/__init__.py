@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     "listwarden.cli.credits:credits",
     "listwarden.cli.apikey:apikey",
     "listwarden.cli.connectors:connectors",
+    "listwarden.cli.webhooks:webhooks",
 ]
 
 

@@ -41,7 +41,10 @@ RESULT_MEMORY = 50_000  # recent answers kept to serve duplicates within a run
 ROUTE_MEMORY = 100_000  # domains whose route is kept at hand (the resolver keeps its own cache too)
 PROBER_MEMORY = 2_000  # idle domain probers kept before their catch-all verdicts are folded away
 READ_CHUNK = 1_000  # lines pulled per thread hop from a blocking iterable (a file)
-YIELD_EVERY = 200  # addresses queued between turns of the event loop while reading ahead
+# While reading ahead, give the loop a turn this often so that the first lookups go out early. By
+# time, not by count: a busy loop takes tens of milliseconds per turn, and yielding every few
+# hundred addresses starved the reading (addresses of one domain then arrive seconds apart).
+YIELD_EVERY_S = 0.05
 
 
 class ConfigurationError(Exception):
@@ -224,18 +227,18 @@ class Verifier:
         out: asyncio.Queue[asyncio.Future[Result] | None] = asyncio.Queue()
 
         async def produce() -> None:
-            count = 0
+            turn = time.monotonic()
             try:
                 async for email in _aiter(addresses):
                     await room.acquire()
                     future = self.submit(email)
-                    count += 1
                     if ordered:
                         out.put_nowait(future)
                     else:
                         future.add_done_callback(out.put_nowait)
-                    if count % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)  # let the first lookups go out while the rest is read
+                    if time.monotonic() - turn > YIELD_EVERY_S:
+                        await asyncio.sleep(0)
+                        turn = time.monotonic()
             finally:
                 if ordered:
                     out.put_nowait(None)

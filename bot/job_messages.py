@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 ClientFor = Callable[[str], Awaitable[Any]]  # (team_id) -> an AsyncWebClient with that workspace's bot token
 CLAIM_SCOPE = "slack-job-message"
 RESUME_ACTION = "job_resume"
+DONE_MEMORY = 10_000
 PHASE = {State.PREPARING: 1, State.QUEUED: 1, State.RUNNING: 1, State.PAUSED: 1, State.AWAITING_APPROVAL: 2,
          State.APPROVED: 3, State.APPLYING: 4, State.DONE: 5, State.FAILED: 5, State.CANCELLED: 5, State.EXPIRED: 5}
 
@@ -67,6 +69,7 @@ class JobMessages:
         self.services = services
         self.client_for = client_for  # async (team_id) -> AsyncWebClient with that workspace's bot token
         self._tracked: dict[str, _Tracked] = {}
+        self._done: OrderedDict[str, None] = OrderedDict()  # recently finished jobs
         # with REDIS_URL every web process hears every job: the spacing is kept across them (bot.message_slots)
         self.shared = bool(services.settings.redis_url)
 
@@ -77,6 +80,8 @@ class JobMessages:
         slack: Mapping[str, Any] = job.notify.get("slack") or {}
         if not (slack.get("channel") and slack.get("ts")):
             return  # not a Slack job (the REST API's), or started before its message existed
+        if job.id in self._done:
+            return  # a late event of a job whose final message is out
         tracked = await self._track(job, slack)
         phase = PHASE.get(job.state, 0)
         tracked.newest = max(tracked.newest, phase)
@@ -98,6 +103,9 @@ class JobMessages:
                 log.warning("job %s: Slack refused the update (%s)", job.id, err.response.get("error"))
         if job.finished:
             self._tracked.pop(job.id, None)
+            self._done[job.id] = None
+            while len(self._done) > DONE_MEMORY:
+                self._done.popitem(last=False)
 
     async def _track(self, job: JobView, slack: Mapping[str, Any]) -> _Tracked:
         tracked = self._tracked.get(job.id)

@@ -189,3 +189,15 @@ async def test_a_job_that_runs_out_of_credits_pauses_and_resumes_from_its_messag
             summary = await message_with(slack, ts, "Verification finished")
             job = (await bot.core.jobs.list(TEAM_ID))[0]
     assert "*30* addresses" in str(summary.params["blocks"]) and job.charged == 30 and job.state is State.DONE
+
+
+async def test_a_job_of_another_workspace_cannot_be_approved_from_this_one(bot, slack) -> None:
+    people(slack)
+    with platform("mailerlite", members=10) as (emulator, server):
+        theirs = await bot.connect(emulator, server, team="T0OTHER")
+        job = await bot.core.jobs.start_cleanup("T0OTHER", theirs.id, MAIN_GROUP, requester="U0X",
+                                                policy=None)
+        await bot.post(press(slack, APPROVE_ACTION, job.id, "1.1", user=ADMIN, rid="cross"))
+        answer = await reply(slack, "cross")
+    assert answer["response_type"] == "ephemeral" and "I can't find this cleanup" in answer["text"]
+    assert (await bot.core.jobs.get(job.id)).approver is None

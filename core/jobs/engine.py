@@ -61,6 +61,12 @@ class Engine:
             await self._verifier.aclose()
         self._verifier = None
 
+    @staticmethod
+    def connection():
+        from core.storage.sql import default_connection
+
+        return default_connection()
+
     async def view(self, job_id: str) -> JobView | None:
         row = await Job.filter(id=job_id).first()
         return None if row is None else view_of(row)

@@ -15,7 +15,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from core.storage.sql import execute, execute_many
+from core.storage.sql import execute, execute_many, is_postgres
 
 MAX_KEY = 320
 
@@ -50,6 +50,7 @@ class Recorded:
     result: dict[str, Any]
     planned_action: str | None
     plan_reason: str | None
+    charged: bool
     refund: bool
 
 
@@ -70,13 +71,7 @@ async def insert_rows(conn: BaseDBAsyncClient, job_id: str, after_seq: int, rows
     """Append rows after `after_seq`, marking repeats of an address already in the job; returns how many are new addresses."""
     keys = [address_key(r.email) for r in rows]
     wanted = sorted({k for k in keys if k})
-    first_seq: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start:start + 500]
-        _, found = await execute(
-            conn, f"SELECT address_key, seq FROM job_item WHERE job_id = ? AND duplicate_of IS NULL "
-                  f"AND address_key IN ({', '.join('?' * len(part))})", [job_id, *part])
-        first_seq.update({r["address_key"]: int(r["seq"]) for r in found})
+    first_seq = await _first_occurrences(conn, job_id, wanted)
     values = []
     unique = 0
     for offset, (item, key) in enumerate(zip(rows, keys, strict=True)):
@@ -92,22 +87,45 @@ async def insert_rows(conn: BaseDBAsyncClient, job_id: str, after_seq: int, rows
     return unique
 
 
+async def _first_occurrences(conn: BaseDBAsyncClient, job_id: str, keys: list[str]) -> dict[str, int]:
+    """The seq of each key's first row in the job, through the (job_id, address_key) index."""
+    found: list[dict] = []
+    if is_postgres(conn):
+        if keys:
+            _, found = await execute(conn, "SELECT address_key, seq FROM job_item WHERE job_id = ? "
+                                           "AND address_key = ANY(CAST(? AS text[])) AND duplicate_of IS NULL", [job_id, keys])
+    else:
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            _, rows = await execute(conn, f"SELECT address_key, seq FROM job_item WHERE job_id = ? AND duplicate_of IS NULL "
+                                          f"AND address_key IN ({', '.join('?' * len(part))})", [job_id, *part])
+            found.extend(rows)
+    return {r["address_key"]: int(r["seq"]) for r in found}
+
+
+async def refresh_statistics(conn: BaseDBAsyncClient, before: int, after: int) -> None:
+    """PostgreSQL plans a young job_item table without statistics as if a job had one row, and then
+    scans a whole job per lookup. While a big list is read in, ANALYZE each time it doubles (from 4,096
+    rows), so the planner keeps using the (job_id, address_key) index: about a dozen times for a
+    million rows. SQLite's planner needs none of this."""
+    if not is_postgres(conn) or after < 4096:
+        return
+    if before < 4096 or (after.bit_length() > before.bit_length()):
+        await conn.execute_script("ANALYZE job_item")
+
+
 async def pending(conn: BaseDBAsyncClient, job_id: str, after_seq: int, limit: int) -> list[PendingItem]:
     _, rows = await execute(conn, "SELECT id, seq, email, charged FROM job_item WHERE job_id = ? AND stage = 'pending' "
                                   "AND seq > ? ORDER BY seq LIMIT ?", [job_id, after_seq, limit])
     return [PendingItem(int(r["id"]), int(r["seq"]), r["email"], bool(r["charged"])) for r in rows]
 
 
-async def mark_charged(conn: BaseDBAsyncClient, item_ids: Sequence[int]) -> None:
-    await execute_many(conn, "UPDATE job_item SET charged = ? WHERE id = ?", [[True, i] for i in item_ids])
-
-
 async def record_results(conn: BaseDBAsyncClient, results: Sequence[Recorded], worker: str) -> None:
     await execute_many(
         conn, "UPDATE job_item SET stage = 'verified', status = ?, result = ?, planned_action = ?, plan_reason = ?, "
-              "refunded = ?, worker = ? WHERE id = ? AND stage = 'pending'",
-        [[r.status, json.dumps(r.result, ensure_ascii=True), r.planned_action, r.plan_reason, r.refund, worker, r.item_id]
-         for r in results])
+              "charged = ?, refunded = ?, worker = ? WHERE id = ? AND stage = 'pending'",
+        [[r.status, json.dumps(r.result, ensure_ascii=True), r.planned_action, r.plan_reason, r.charged, r.refund, worker,
+          r.item_id] for r in results])
 
 
 async def settle_duplicates(conn: BaseDBAsyncClient, job_id: str) -> None:
@@ -125,15 +143,12 @@ async def plan_counts(conn: BaseDBAsyncClient, job_id: str) -> dict[str, int]:
     return {f"{r['planned_action'] or 'keep'}:{r['plan_reason'] or ''}": int(r["n"]) for r in rows}
 
 
-async def unprocessed_charged(conn: BaseDBAsyncClient, job_id: str) -> list[int]:
-    """Items paid for but never verified (a cancelled or failed job refunds them)."""
-    _, rows = await execute(conn, "SELECT id FROM job_item WHERE job_id = ? AND stage = 'pending' AND charged = ? "
-                                  "AND refunded = ?", [job_id, True, False])
-    return [int(r["id"]) for r in rows]
-
-
-async def mark_refunded(conn: BaseDBAsyncClient, item_ids: Sequence[int]) -> None:
-    await execute_many(conn, "UPDATE job_item SET refunded = ? WHERE id = ?", [[True, i] for i in item_ids])
+async def unprocessed_charged(conn: BaseDBAsyncClient, job_id: str, charged_through: int) -> list[int]:
+    """Seqs of the items paid for but never verified (a cancelled or failed job refunds them)."""
+    _, rows = await execute(conn, "SELECT seq FROM job_item WHERE job_id = ? AND stage = 'pending' AND refunded = ? "
+                                  "AND TRIM(email) <> '' AND (charged = ? OR seq <= ?) ORDER BY seq",
+                            [job_id, False, True, charged_through])
+    return [int(r["seq"]) for r in rows]
 
 
 # --- applying --------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class JobRun:
     state: State
     engine: Engine
     _last_progress: float = field(default=0.0, repr=False)
+    _workspace_id: str | None = field(default=None, repr=False)
 
     @property
     def services(self) -> Any:
@@ -51,6 +52,11 @@ class JobRun:
 
     async def row(self) -> Job:
         return await Job.get(id=self.job_id)
+
+    async def workspace_id(self) -> str:
+        if self._workspace_id is None:
+            self._workspace_id = (await self.row()).workspace_id  # type: ignore[attr-defined]
+        return self._workspace_id
 
     async def view(self) -> JobView:
         return view_of(await self.row())

@@ -116,6 +116,7 @@ class Jobs:
             while batch := await asyncio.to_thread(_take, rows, table, READ_ROWS):
                 async with transaction() as conn:
                     unique += await items.insert_rows(conn, job.id, total, batch)
+                await items.refresh_statistics(default_connection(), total, total + len(batch))
                 total += len(batch)
             _, counted = await execute(default_connection(), "SELECT COUNT(*) AS n FROM job_item WHERE job_id = ? "
                                                              "AND stage = 'pending' AND TRIM(email) <> ''", [job.id])

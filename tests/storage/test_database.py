@@ -27,6 +27,20 @@ async def test_committed_migrations_match_the_models(database: Database) -> None
     assert await detector.changes() == [], "models changed: run `tortoise makemigrations` (see core/storage/README.md)"
 
 
+async def test_job_items_keep_their_indexes(database: Database) -> None:
+    """The hot queries of a job need these; tortoise's SQLite table rebuild once lost them (0003 restores them)."""
+    conn = database.connection
+    if database.dialect == "sqlite":
+        names = [r["name"] for r in await conn.execute_query_dict("PRAGMA index_list('job_item')")]
+        found = {tuple(c["name"] for c in await conn.execute_query_dict(f"PRAGMA index_info('{n}')")) for n in names}
+    else:
+        rows = await conn.execute_query_dict("SELECT indexdef FROM pg_indexes WHERE tablename = 'job_item' "
+                                             "AND schemaname = current_schema()")
+        found = {tuple(c.strip().strip('"') for c in r["indexdef"].rsplit("(", 1)[1].rstrip(")").split(",")) for r in rows}
+    assert {("job_id", "seq"), ("job_id", "address_key"), ("job_id", "planned_action", "action_state")} <= found
+    assert ("job_id", "stage", "seq") not in found
+
+
 async def test_sqlite_runs_in_wal_with_a_busy_timeout(database: Database) -> None:
     if database.dialect != "sqlite":
         return

@@ -42,21 +42,21 @@ async def refund_unprocessed(run: JobRun) -> int:
 
 
 async def refund_unprocessed_items(services, job_id: str) -> int:
+    """Refund what the job paid for but did not verify, and move its charge mark back below it, so a
+    resumed job pays for those rows again when (and only if) it verifies them."""
+    from core.jobs import transitions
     from core.storage.models import Job
     from core.storage.sql import transaction
 
     async with transaction() as conn:
         job = await Job.get(id=job_id)
-        ids = await items.unprocessed_charged(conn, job_id)
-        if not ids:
+        seqs = await items.unprocessed_charged(conn, job_id, job.charged_through)
+        if not seqs:
             return 0
-        await items.mark_refunded(conn, ids)
-        await services.credits.refund(job.workspace_id, len(ids), reason="unprocessed rows refunded", job_id=job_id,  # type: ignore[attr-defined]
-                                      key=f"job:{job_id}:unprocessed:{ids[0]}-{ids[-1]}:{len(ids)}")
-        from core.jobs import transitions
-
-        await transitions.update(conn, job_id, refunded=Increment(len(ids)))
-    return len(ids)
+        await services.credits.refund(job.workspace_id, len(seqs), reason="unprocessed rows refunded", job_id=job_id,  # type: ignore[attr-defined]
+                                      key=f"job:{job_id}:unprocessed:{seqs[0]}-{seqs[-1]}:{len(seqs)}:{job.refunded}")
+        await transitions.update(conn, job_id, refunded=Increment(len(seqs)), charged_through=seqs[0] - 1)
+    return len(seqs)
 
 
 class VerifyList:

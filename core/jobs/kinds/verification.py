@@ -38,7 +38,7 @@ from core.verify.status import Status, info
 
 log = logging.getLogger(__name__)
 INGEST_BATCH = 1000
-RECORD_BATCH = 500
+RECORD_BATCH = 1000
 RECORD_EVERY = 0.5  # seconds between two recordings while results trickle in
 WINDOW = 5000  # addresses in the verifier at once, per job
 
@@ -116,6 +116,7 @@ async def _store_rows(run: JobRun, reading: _Reading, batch: list[IngestRow], *,
         unique = await items.insert_rows(conn, run.job_id, reading.total, batch) if batch else 0
         await transitions.update(conn, run.job_id, total=reading.total + len(batch), unique=reading.unique + unique,
                                  ingest_done=last)
+    await items.refresh_statistics(run.engine.connection(), reading.total, reading.total + len(batch))
     reading.total += len(batch)
     reading.unique += unique
     reading.done = last
@@ -126,9 +127,11 @@ async def _verify(run: JobRun, reading: _Reading, reader: asyncio.Task[None] | N
                   matcher: KeywordMatcher, status_counts: Counter[str]) -> Outcome:
     verifier = await run.engine.verifier()
     settings = run.settings
+    job = await run.row()
+    mark = {"charged_through": job.charged_through, "charged": job.charged}
     done: asyncio.Queue[tuple[PendingItem, asyncio.Future[Result]]] = asyncio.Queue()
     room = asyncio.Semaphore(WINDOW)
-    state = {"submitted": 0, "received": 0, "produced": False, "short": False}
+    state = {"submitted": 0, "received": 0, "recorded": 0, "produced": False, "short": False}
 
     async def produce() -> None:
         cursor = 0
@@ -145,7 +148,7 @@ async def _verify(run: JobRun, reading: _Reading, reader: asyncio.Task[None] | N
                     async with asyncio.timeout(1.0):
                         await reading.more.wait()
                 continue
-            page, short = await _charge(run, page)
+            page, short = await _charge(run, page, mark)
             for item in page:
                 await room.acquire()
                 future = verifier.submit(item.email)
@@ -159,6 +162,8 @@ async def _verify(run: JobRun, reading: _Reading, reader: asyncio.Task[None] | N
 
     producer = asyncio.get_running_loop().create_task(produce(), name=f"job-verify:{run.job_id}")
     batch: list[tuple[PendingItem, asyncio.Future[Result]]] = []
+    batch_started = 0.0
+    loop = asyncio.get_running_loop()
     try:
         while True:
             if producer.done() and not state["produced"]:
@@ -169,16 +174,23 @@ async def _verify(run: JobRun, reading: _Reading, reader: asyncio.Task[None] | N
             try:
                 async with asyncio.timeout(RECORD_EVERY):
                     got = await done.get()
-                batch.append(got)
-                state["received"] += 1
-                room.release()
-                if len(batch) < RECORD_BATCH:
-                    continue
             except TimeoutError:
+                got = None
+            if got is not None:
                 if not batch:
-                    continue
-            await _record(run, batch, policy, matcher, status_counts)
-            batch = []
+                    batch_started = loop.time()
+                batch.append(got)
+                while not done.empty() and len(batch) < RECORD_BATCH:  # take what is there, without waiting
+                    batch.append(done.get_nowait())
+                taken = len(batch) - (state["received"] - state["recorded"])
+                state["received"] += taken
+                for _ in range(taken):
+                    room.release()
+            if batch and (len(batch) >= RECORD_BATCH or loop.time() - batch_started >= RECORD_EVERY
+                          or (state["produced"] and state["received"] == state["submitted"])):
+                await _record(run, batch, policy, matcher, status_counts)
+                state["recorded"] += len(batch)
+                batch = []
         if batch:
             await _record(run, batch, policy, matcher, status_counts)
     finally:
@@ -189,28 +201,30 @@ async def _verify(run: JobRun, reading: _Reading, reader: asyncio.Task[None] | N
     return Outcome.OUT_OF_CREDITS if state["short"] else Outcome.COMPLETE
 
 
-async def _charge(run: JobRun, page: list[PendingItem]) -> tuple[list[PendingItem], bool]:
-    """Charge the page's unpaid addresses; (the part that is paid for, whether credits ran short)."""
+async def _charge(run: JobRun, page: list[PendingItem], mark: dict[str, int]) -> tuple[list[PendingItem], bool]:
+    """Pay for the page's unpaid addresses: one ledger entry and the job's charge mark moved in one
+    transaction (no write per item). Returns (the part that is paid for, whether credits ran short)."""
+    paid_through = mark["charged_through"]
+    page = [replace(item, charged=True) if not item.charged and item.seq <= paid_through and item.email.strip() else item
+            for item in page]
     billable = [item for item in page if not item.charged and item.email.strip()]
     if not billable:
         return page, False
     job_id = run.job_id
     async with run.fenced() as conn:
-        workspace_id = (await run.row()).workspace_id  # type: ignore[attr-defined]
         got = await run.services.credits.charge(
-            workspace_id, len(billable), reason=f"job {job_id}", job_id=job_id, partial=True,
-            key=f"job:{job_id}:charge:{billable[0].seq}-{billable[-1].seq}:{len(billable)}")
-        paid = billable[:got]
-        await items.mark_charged(conn, [item.id for item in paid])
-        await transitions.update(conn, job_id, charged=Increment(got))
+            await run.workspace_id(), len(billable), reason=f"job {job_id}", job_id=job_id, partial=True,
+            key=f"job:{job_id}:charge:{billable[0].seq}-{billable[-1].seq}:{len(billable)}:{mark['charged']}")
+        new_mark = page[-1].seq if got == len(billable) else (billable[got - 1].seq if got else paid_through)
+        await transitions.update(conn, job_id, charged=Increment(got), charged_through=new_mark)
+    mark["charged_through"] = new_mark
+    mark["charged"] += got
+    paid = {item.id for item in billable[:got]}
+    page = [replace(item, charged=True) if item.id in paid else item for item in page]
     if got == len(billable):
-        paid_ids = {item.id for item in paid}
-        return [replace(item, charged=True) if item.id in paid_ids else item for item in page], False
-    if not paid:
-        return [], True
-    cut = page.index(billable[got]) if got < len(billable) else len(page)
-    paid_ids = {item.id for item in paid}
-    return [replace(item, charged=True) if item.id in paid_ids else item for item in page[:cut]], True
+        return page, False
+    cut = page.index(next(item for item in page if item.id == billable[got].id))
+    return page[:cut], True
 
 
 async def _record(run: JobRun, batch: list[tuple[PendingItem, asyncio.Future[Result]]], policy: Policy | None,
@@ -224,7 +238,7 @@ async def _record(run: JobRun, batch: list[tuple[PendingItem, asyncio.Future[Res
         status = str(result.status)
         planned = plan(result.status, policy, matcher.match(item.email)) if policy is not None else None
         records.append(Recorded(item.id, status, compact(result), planned.action if planned else None,
-                                planned.because or None if planned else None,
+                                planned.because or None if planned else None, charged=item.charged,
                                 refund=item.charged and info(result.status).refunded))
     refunds = sum(r.refund for r in records)
     counts = status_counts.copy()
@@ -233,8 +247,7 @@ async def _record(run: JobRun, batch: list[tuple[PendingItem, asyncio.Future[Res
     async with run.fenced() as conn:
         await items.record_results(conn, records, worker=run.owner)
         if refunds:
-            workspace_id = (await run.row()).workspace_id  # type: ignore[attr-defined]
-            await run.services.credits.refund(workspace_id, refunds, reason="unknown results refunded", job_id=run.job_id,
+            await run.services.credits.refund(await run.workspace_id(), refunds, reason="unknown results refunded", job_id=run.job_id,
                                               key=f"job:{run.job_id}:refund:{min(seqs)}-{max(seqs)}:{len(seqs)}")
         await transitions.update(conn, run.job_id, processed=Increment(len(records)), refunded=Increment(refunds),
                                  status_counts=dict(counts))

@@ -31,6 +31,7 @@ class Job(Model):
     unique = fields.IntField(default=0)  # distinct addresses among them
     processed = fields.IntField(default=0)  # distinct addresses verified
     charged = fields.IntField(default=0)
+    charged_through = fields.IntField(default=0)  # pending items up to this seq are paid for (a chunk's charge moves it)
     refunded = fields.IntField(default=0)
     status_counts = fields.JSONField(default=dict)
     planned_counts = fields.JSONField(default=dict)  # "unsubscribe:invalid" -> n
@@ -67,7 +68,7 @@ class JobItem(Model):
     row = fields.BinaryField(null=True)  # a bulk file's input row, CSV-encoded bytes exactly as read (any encoding)
     duplicate_of = fields.IntField(null=True)  # seq of the first row with this address
     stage = fields.CharField(max_length=12, default="pending")  # pending | verified | duplicate
-    charged = fields.BooleanField(default=False)
+    charged = fields.BooleanField(default=False)  # set when its result is recorded (until then: job.charged_through)
     refunded = fields.BooleanField(default=False)
     status = fields.CharField(max_length=16, null=True)
     result = fields.JSONField(null=True)
@@ -82,7 +83,8 @@ class JobItem(Model):
     class Meta:
         table = "job_item"
         unique_together = (("job", "seq"),)
-        indexes = (("job_id", "stage", "seq"), ("job_id", "address_key"), ("job_id", "planned_action", "action_state"))
+        # every index is rewritten on each item update: only those a query needs ((job_id, seq) is the unique one)
+        indexes = (("job_id", "address_key"), ("job_id", "planned_action", "action_state"))
 
 
 class ActionAudit(Model):

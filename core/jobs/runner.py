@@ -153,7 +153,13 @@ class Runner:
             await self._prune()
 
     async def _prune(self) -> None:
+        from core.jobs.states import State
+        from core.storage.models import Job
+        from core.storage.sql import utcnow
+
         services = self.engine.services
         with contextlib.suppress(Exception):
             await services.results.prune(timedelta(days=self.settings.results_retention_days))
             await services.idempotency.prune()
+            # an upload whose reading-in never finished (its process died): nobody will queue it
+            await Job.filter(state=str(State.PREPARING), created_at__lt=utcnow() - timedelta(hours=1)).delete()

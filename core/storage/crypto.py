@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-KEY_FILE_SUFFIX = ".key"
+KEY_FILE_SUFFIX = ".key"  # listwarden.sqlite3 -> listwarden.key (in .gitignore)
 
 
 class SecretKeyError(Exception):
@@ -71,7 +71,7 @@ class SecretBox:
 def key_file_for(settings: Settings) -> Path | None:
     """Where the generated key lives: beside the SQLite file (None for PostgreSQL or :memory:)."""
     db = settings.sqlite_path
-    return None if db is None else db.with_name(db.name + KEY_FILE_SUFFIX)
+    return None if db is None else db.with_suffix(KEY_FILE_SUFFIX)
 
 
 def load_box(settings: Settings) -> SecretBox:

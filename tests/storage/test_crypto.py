@@ -18,7 +18,7 @@ def test_key_file_is_generated_once_with_mode_0600_and_logged(tmp_path, caplog) 
     with caplog.at_level(logging.WARNING, logger="core.storage.crypto"):
         box = load_box(settings)
     path = key_file_for(settings)
-    assert path == tmp_path / "lw.sqlite3.key"
+    assert path == tmp_path / "lw.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert str(path) in caplog.text
     sealed = box.seal({"api_key": "s3cret"})

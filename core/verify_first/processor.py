@@ -25,6 +25,7 @@ from core.verify_first.pipeline import Pipeline, TryLater
 
 log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.5  # how often an idle processor looks for deliveries other processes accepted
+CLAIM_SPACING = 0.02  # under a backlog, claims (one statement each, on the receivers' connection) at most this often
 
 
 class Processor:
@@ -33,6 +34,7 @@ class Processor:
         self.pipeline = pipeline
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         self.concurrency = max(1, settings.webhook_concurrency)
+        self.batch = max(1, self.concurrency // 4)  # with a backlog, claim when this many slots are free, not one by one
         self._wake = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
         self.processed = 0
@@ -47,7 +49,7 @@ class Processor:
             while True:
                 room = self.concurrency - len(self._active)
                 got: list[Delivery] = []
-                if room > 0:
+                if room >= self.batch:
                     try:
                         got = await self.deliveries.claim(limit=room, lease=self.lease)
                     except asyncio.CancelledError:
@@ -56,9 +58,11 @@ class Processor:
                         log.exception("claiming webhook deliveries failed; trying again shortly")
                 for delivery in got:
                     self._start(delivery)
-                if got and len(got) == room:
-                    await self._wait(IDLE_POLL_SECONDS)  # full: until a slot frees up
-                elif not got:
+                if got:
+                    if len(got) == room:
+                        await self._wait(IDLE_POLL_SECONDS)  # more are waiting: claim again once slots are free
+                    await asyncio.sleep(CLAIM_SPACING)  # under load, claims come in batches rather than one per arrival
+                else:
                     await self._wait(IDLE_POLL_SECONDS)
         finally:
             heartbeat.cancel()

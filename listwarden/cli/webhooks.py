@@ -4,6 +4,7 @@
     listwarden webhooks set-secret CONNECTION_ID  # the platform's signing secret (HubSpot: the app's client secret), read hidden
     listwarden webhooks sync                      # register/remove webhooks now instead of within LISTWARDEN_VERIFY_FIRST_SYNC_SECONDS
     listwarden webhooks status                    # deliveries in the inbox by state
+    listwarden webhooks work                      # process deliveries (and poll, register, send digests) in a process of its own
 """
 
 from __future__ import annotations
@@ -111,3 +112,37 @@ def status() -> None:
 
     for state, count in _run(work).items():
         click.echo(f"{state}\t{count:,}")
+
+
+@webhooks.command("work")
+def work() -> None:
+    """Process verify-first deliveries here, beside `listwarden serve` processes that only accept them.
+
+    Run the web processes with LISTWARDEN_WEBHOOK_PROCESSOR=false and one or more of these: the
+    receivers then answer without sharing their event loop with verification and cleanup.
+    """
+    import signal
+
+    from core.settings import get_settings
+    from core.verify_first.service import VerifyFirst
+    from listwarden.cli._db import opened_services
+
+    async def main() -> None:
+        from core.connectors.http import close_shared_client
+
+        async with opened_services() as services:
+            verify_first = VerifyFirst(services, get_settings())
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await verify_first.start()
+            click.echo("Processing verify-first deliveries; stop with Ctrl-C or SIGTERM.", err=True)
+            try:
+                await stop.wait()
+            finally:
+                await verify_first.stop()
+                await services.job_system.engine.close()
+                await close_shared_client()
+
+    asyncio.run(main())

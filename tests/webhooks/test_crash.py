@@ -162,3 +162,43 @@ async def test_kill_9_under_load_then_restart_processes_every_acknowledged_deliv
     assert all(emu.is_unsubscribed(e) for e in invalid)
     assert not any(emu.is_unsubscribed(e) for e in recorded if e not in invalid)
     print(f"\nacknowledged before the kill: {at_kill}, stored: {len(rows)}, taken up again after it: {sum(r['attempts'] > 1 for r in rows)}")
+
+
+async def test_a_separate_worker_processes_what_an_accept_only_server_stores(world, tmp_path):
+    """`listwarden serve` with LISTWARDEN_WEBHOOK_PROCESSOR=false only accepts; `listwarden webhooks work` does the rest."""
+    db, log = tmp_path / "split.sqlite3", tmp_path / "server.log"
+    port = free_port()
+    env = {**server_env(db, port, world), "LISTWARDEN_WEBHOOK_PROCESSOR": "false"}
+    emu = brevo.build()
+    with serve(emu.app) as emulator:
+        connection_id = await set_up(db, env, emu, emulator.url)
+        emails = [f"member{n}@example.com" for n in range(20)]
+        for email in emails:
+            emu.add_member(emu.list_id, email)
+        server = start_server(env, port, log)
+        worker = None
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                for email in emails:
+                    headers, body = brevo.delivery(emu.state, email, int(emu.list_id))
+                    assert (await client.post(f"/webhooks/brevo/{connection_id}", headers=headers, content=body)).status_code == 200
+            await asyncio.sleep(1)
+            rows, _, _ = await outcome(db, env, connection_id)
+            assert len(rows) == 20 and all(r["state"] == "pending" for r in rows), "the accept-only server processes nothing"
+            worker = subprocess.Popen([sys.executable, "-m", "listwarden", "webhooks", "work"], cwd=ROOT, env=env,
+                                      stdout=log.open("ab"), stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows, _, _ = await outcome(db, env, connection_id)
+                if all(r["state"] == "done" for r in rows):
+                    break
+                await asyncio.sleep(0.3)
+        finally:
+            for proc in (server, worker):
+                if proc is not None:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(20)
+    assert all(r["state"] == "done" for r in rows), log.read_text()[-3000:]
+    invalid = [e for e in emails if is_invalid(int(e.removeprefix("member").partition("@")[0]))]
+    assert invalid and all(emu.is_unsubscribed(e) for e in invalid)
+    assert worker.returncode == 0, "the worker stops cleanly on SIGTERM"

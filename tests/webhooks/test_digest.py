@@ -1,6 +1,6 @@
 """Slack digests: one message per connection per window, only for windows with new subscribers.
 
-The app runs with 3-second windows (LISTWARDEN_DIGEST_MINUTES=0.05) and posts, through
+The app runs with 1.8-second windows (LISTWARDEN_DIGEST_MINUTES=0.03) and posts, through
 bot/notices.py and slack_sdk, to a loopback stand-in for Slack's Web API that records every
 chat.postMessage. What must hold: the words, the channel, the link to the details, and that a
 burst of deliveries over several windows never gives a connection two messages in one window.
@@ -9,6 +9,7 @@ burst of deliveries over several windows never gives a connection two messages i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import httpx
@@ -27,7 +28,7 @@ from tests.webhooks.live import live_app
 from tests.webhooks.platforms import MailerLite
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-WINDOW_MINUTES = 0.05
+WINDOW_MINUTES = 0.03
 
 
 class SlackApi:
@@ -90,7 +91,7 @@ async def test_one_digest_per_window_with_a_link_to_the_details(app, slack, conn
     assert {d.connection_id for d in posted} == {loud.cnx.id}, "no channel, no message"
     starts = [d.start for d in posted]
     assert len(starts) == len(set(starts)), "one message per window"
-    assert all(b.start - a.start >= a.end - a.start for a, b in zip(posted, posted[1:], strict=False))
+    assert all(b.start - a.start >= a.end - a.start for a, b in itertools.pairwise(posted))
     assert len(slack.messages) == len(posted) and all(m["channel"] == "C-NOTICES" for m in slack.messages)
     with_invalid = [d for d in posted if d.acted]
     assert [dict(d.acted) for d in with_invalid] == [{"invalid:unsubscribe": 1}]

@@ -84,6 +84,13 @@ async def instance(world):
         await close_shared_client()
         await db.close()
         await drop_pg_schema(schema)
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(REDIS)
+        keys = [k async for k in redis.scan_iter(f"{env['LISTWARDEN_REDIS_PREFIX']}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen:

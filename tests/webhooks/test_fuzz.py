@@ -21,7 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.emulators import activecampaign, brevo, convertkit, hubspot, klaviyo, mailchimp, mailerlite
+from tests.emulators import (
+    activecampaign,
+    brevo,
+    convertkit,
+    hubspot,
+    klaviyo,
+    mailchimp,
+    mailerlite,
+)
 from tests.emulators.server import serve
 from tests.webhooks.conftest import app_settings
 from tests.webhooks.live import ThreadedApp

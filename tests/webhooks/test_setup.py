@@ -17,7 +17,14 @@ import httpx
 import pytest
 
 from tests.webhooks.conftest import records, settled
-from tests.webhooks.platforms import Brevo, HubSpot, Klaviyo, Mailchimp, MailerLite, SendGrid
+from tests.webhooks.platforms import (
+    Brevo,
+    HubSpot,
+    Klaviyo,
+    Mailchimp,
+    MailerLite,
+    SendGrid,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parents[2]

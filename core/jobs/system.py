@@ -74,8 +74,9 @@ class JobSystem:
             from core.jobs.broker import start_broker
             from core.jobs.host_slots import RedisHostSlots
 
-            if self.role == "worker":
-                self.host_slots = RedisHostSlots.from_settings(self.settings)
+            # Web processes verify too (the REST API, inline /verify, verify-first): one per-host
+            # budget for every process, not only for the workers.
+            self.host_slots = RedisHostSlots.from_settings(self.settings)
             self.bridge = RedisEventBridge(self.events, self.settings.redis_url, self.engine.view,  # type: ignore[arg-type]
                                            channel=f"{self.settings.redis_prefix}:job-events")
             await self.bridge.start()

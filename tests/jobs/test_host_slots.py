@@ -67,3 +67,19 @@ async def test_a_dead_holders_slots_expire(prefix) -> None:
     await asyncio.sleep(0.4)
     assert await other.try_acquire("10.0.0.6", 1) is not None
     await other.aclose(); await dead.redis.aclose()
+
+
+async def test_web_processes_verify_within_the_shared_budget_too(prefix, database) -> None:
+    """With REDIS_URL, the REST API's and Slack's verifier in a web process counts against the same
+    per-host budget on Redis as the workers', not an in-process one of its own."""
+    from core.services import Services
+    from tests.storage.fixtures import test_settings
+
+    settings = test_settings(database, REDIS_URL="redis://127.0.0.1:6379/0", LISTWARDEN_REDIS_PREFIX=prefix)
+    services = Services.build(settings)
+    await services.job_system.start()
+    try:
+        verifier = await services.job_system.engine.verifier()
+        assert isinstance(verifier.slots, RedisHostSlots)
+    finally:
+        await services.job_system.stop()

@@ -4,6 +4,7 @@
     listwarden webhooks set-secret CONNECTION_ID  # the platform's signing secret (HubSpot: the app's client secret), read hidden
     listwarden webhooks sync                      # register/remove webhooks now instead of within LISTWARDEN_VERIFY_FIRST_SYNC_SECONDS
     listwarden webhooks status                    # deliveries in the inbox by state
+    listwarden webhooks channel CONNECTION_ID C0123ABCD  # the Slack channel for the connection's digest
     listwarden webhooks work                      # process deliveries (and poll, register, send digests) in a process of its own
 """
 
@@ -146,3 +147,20 @@ def work() -> None:
                 await close_shared_client()
 
     asyncio.run(main())
+
+
+@webhooks.command("channel")
+@click.argument("connection_id")
+@click.argument("channel", required=False)
+def channel(connection_id: str, channel: str | None) -> None:
+    """The Slack channel (its id, e.g. C0123ABCD) for a connection's verify-first digest; none given: no digest."""
+
+    async def work(services, registrar):
+        view = await _connection(services, connection_id)
+        return await services.connections.set_notice_channel(view.workspace_id, view.id, channel)
+
+    view = _run(work)
+    if view.notice_channel:
+        click.echo(f"{view.name}: digests go to {view.notice_channel} (invite the Listwarden app to that channel).")
+    else:
+        click.echo(f"{view.name}: no digest.")

@@ -100,6 +100,8 @@ async def test_setup_and_set_secret_from_the_command_line(app, connect):
     async with httpx.AsyncClient(base_url=app.url) as client:
         assert (await client.post(hook.path, headers=hook.headers, content=hook.body)).status_code == 200
     assert cli("setup", "cnx_nope").returncode != 0
+    named = cli("channel", hubspot.cnx.id, "C0DIGEST")
+    assert named.returncode == 0 and (await app.services.connections.find(hubspot.cnx.id)).notice_channel == "C0DIGEST"
 
 
 async def test_the_same_address_twice_in_a_minute_is_verified_once(app, connect):

@@ -56,6 +56,7 @@ class Target:
     view: ConnectionView | None
     secrets: WebhookSecrets
     connector: Connector | None
+    broken: bool = False  # its stored credentials or secrets cannot be used (a changed secret key): 503
 
 
 class Receiver:
@@ -82,10 +83,12 @@ class Receiver:
         view = await connections.find(connection_id)
         target = Target(None, WebhookSecrets(), None)
         if view is not None:
-            connector = None
-            if view.active:
-                connector = await connections.connector(view.workspace_id, view.id)
-            target = Target(view, await connections.webhook_secrets(view.id), connector)
+            try:
+                connector = await connections.connector(view.workspace_id, view.id) if view.active else None
+                target = Target(view, await connections.webhook_secrets(view.id), connector)
+            except Exception:
+                log.exception("connection %s cannot be used to check its webhooks", connection_id)
+                target = Target(view, WebhookSecrets(), None, broken=True)
         self._targets[connection_id] = (now, target)
         self._targets.move_to_end(connection_id)
         while len(self._targets) > CACHE_ENTRIES:
@@ -124,6 +127,8 @@ class Receiver:
         view = target.view
         if view is None or view.platform != cls.slug:
             return refusal(404, "unknown_connection", "No such connection.")
+        if target.broken:
+            return refusal(503, "unavailable", "This connection cannot be checked right now; send it again later.")
         if not view.active or target.connector is None:
             return refusal(410, "disconnected", "This connection is disconnected; remove the webhook from the platform.")
         connector = target.connector

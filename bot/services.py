@@ -75,13 +75,13 @@ class BotServices:
         return self.settings.platform_base_urls_map().get(slug)
 
     def oauth_start_url(self, slug: str, *, team_id: str, user_id: str) -> str | None:
-        """Where the "Sign in with ..." button goes (served by the REST API), for platforms with an OAuth app."""
+        """The "Sign in with ..." link (served by the REST API at /oauth/{slug}/start), for platforms with an
+        OAuth app configured; it carries a sealed ticket for this workspace (core/oauth_links.py)."""
         if not getattr(self.settings, f"{slug}_client_id", None):
             return None
-        from urllib.parse import urlencode
+        from core.oauth_links import oauth_start_url
 
-        query = urlencode({"workspace": team_id, "user": user_id})
-        return f"{self.settings.public_url.rstrip('/')}/oauth/{slug}/start?{query}"
+        return oauth_start_url(self.settings, self.core.box, slug, workspace_id=team_id, user_id=user_id)
 
     async def verifier(self) -> Any:
         """The verifier for inline /verify: the jobs engine's own, so both share one per-host budget."""

@@ -72,8 +72,11 @@ async def test_sendgrid_region_is_a_select_and_oauth_platforms_get_a_sign_in_but
     mailchimp = await open_form(connect_bot, slack, "mailchimp")
     oauth = next(b for b in mailchimp["blocks"] if b.get("block_id") == "oauth")
     url = oauth["accessory"]["url"]
-    assert url.startswith("https://lw.example.com/oauth/mailchimp/start?") and "workspace=T0TEAM" in url
+    assert url.startswith("https://lw.example.com/oauth/mailchimp/start?ticket=")
     assert oauth["accessory"]["text"]["text"] == "Sign in with Mailchimp"
+    started = await connect_bot.client.get(url.removeprefix("https://lw.example.com"))  # the REST API serves it
+    assert started.status_code in (302, 303, 307)  # a ticket for this workspace: on to Mailchimp's consent page
+    assert started.headers["location"].startswith("https://login.mailchimp.com/oauth2/authorize?")
     hubspot = await open_form(connect_bot, slack, "hubspot")  # no HubSpot OAuth app configured: no dead button
     assert not any(b.get("accessory", {}).get("url") for b in hubspot["blocks"])
 

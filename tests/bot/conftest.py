@@ -44,15 +44,30 @@ def member_exists(i: int) -> bool:
     return i % 10 != 9
 
 
-@pytest.fixture(scope="session")
-def mail() -> Iterator[MailWorld]:
+def build_world() -> MailWorld:
     world = MailWorld()
     host = world.smtp_host(mailboxes={f"member{i}@example.com" for i in range(WORLD_MEMBERS) if member_exists(i)},
                            max_conn=50, max_rcpt=200)
     world.domain("example.com", mx=[host])
     world.domain("mailinator.com", mx=[world.smtp_host(mailboxes=())])
-    with world.running():
+    return world
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[MailWorld]:
+    for attempt in range(3):  # the port it picked can be taken by another suite before it binds (a shared machine)
+        world = build_world()
+        try:
+            world.start()
+            break
+        except OSError:
+            world.stop()
+            if attempt == 2:
+                raise
+    try:
         yield world
+    finally:
+        world.stop()
 
 
 @pytest.fixture

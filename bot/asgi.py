@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import build_app, client_for, missing_settings
 from bot.job_messages import JobMessages
+from bot.notices import install as install_notices
 from bot.services import BotServices
 from core.runtime import Runtime
 from core.services import services_of
@@ -43,9 +44,7 @@ def install(runtime: Runtime) -> list[BaseRoute]:
     services = BotServices(settings=settings, core=services_of(runtime))
     app = build_app(services)
     messages = JobMessages(services, client_for=client_for(app, settings))
-    from bot.notices import install as install_notices  # verify-first digests (the webhooks part's words)
-
-    install_notices(runtime, client_for(app, settings))
+    install_notices(runtime, client_for(app, settings))  # verify-first digests, worded by the webhooks part
     runtime.slack_app = app  # type: ignore[attr-defined]  (Socket Mode, benchmarks)
     runtime.slack_services = services  # type: ignore[attr-defined]
 

@@ -42,12 +42,15 @@ def connection_block(c: ConnectionView) -> dict[str, Any]:
     platform = get_platform(c.platform).display_name
     status = ":large_green_circle: connected" if c.active else ":white_circle: disconnected"
     first = "verify-first *on*" if c.settings.verify_first else "verify-first off"
+    if c.notice_channel:
+        first += f" (digests in <#{c.notice_channel}>)"
     lines = [f"*{truncate(c.name, 200)}* · {platform}", f"{status} · {when(c.last_synced_at)} · {first}"]
     if c.last_error:
         lines.append(f":warning: {truncate(c.last_error, 500)}")
     if c.active:
         options = [_option("Sync now", f"sync:{c.id}"),
                    _option(f"Turn verify-first {'off' if c.settings.verify_first else 'on'}", f"verify_first:{c.id}"),
+                   _option("Verify-first digest channel", f"notices:{c.id}"),
                    _option("Update credentials", f"credentials:{c.id}"), _option("Disconnect", f"disconnect:{c.id}")]
     else:
         options = [_option("Reconnect", f"reconnect:{c.id}"), _option("Update credentials", f"credentials:{c.id}")]
@@ -94,3 +97,27 @@ def home_view(*, connections: list[ConnectionView], jobs: list[JobLine], balance
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "No jobs yet: try `/clean-list`."}]})
     blocks.extend(job_block(line) for line in jobs[:10])
     return {"type": "home", "blocks": blocks}
+
+
+NOTICE_CHANNEL_VIEW = "notice_channel"
+
+
+def notice_channel_view(c: ConnectionView) -> dict[str, Any]:
+    """Where verify-first digests for this connection go (at most one message per digest window)."""
+    select: dict[str, Any] = {"type": "conversations_select", "action_id": "channel",
+                              "placeholder": {"type": "plain_text", "text": "Pick a channel"},
+                              "filter": {"include": ["public", "private"], "exclude_bot_users": True}}
+    if c.notice_channel:
+        select["initial_conversation"] = c.notice_channel
+    return {
+        "type": "modal", "callback_id": NOTICE_CHANNEL_VIEW, "private_metadata": c.id,
+        "title": {"type": "plain_text", "text": "Digest channel"},
+        "submit": {"type": "plain_text", "text": "Save"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": (
+                f"New subscribers of *{truncate(c.name, 200)}* checked by verify-first are summed up in one message "
+                "per digest window in this channel. Invite Listwarden to a private channel first.")}},
+            {"type": "input", "block_id": "channel", "optional": True, "label": {"type": "plain_text", "text": "Channel"},
+             "element": select},
+        ],
+    }

@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.acking import after_ack
-from bot.blocks.home import CONNECTION_MENU, JobLine, home_view
+from bot.blocks.home import CONNECTION_MENU, NOTICE_CHANNEL_VIEW, JobLine, home_view, notice_channel_view
 from bot.listeners.connect import open_credentials_form
 from bot.roles import can_administer
 from bot.services import BotServices
@@ -58,6 +58,18 @@ def register(app: AsyncApp, services: BotServices) -> None:
         if event.get("tab", "home") == "home":
             await publish(services, client, context["team_id"], event["user"])
 
+    @app.view(NOTICE_CHANNEL_VIEW)
+    @after_ack(services.tasks, services.answers)
+    async def notice_channel_chosen(ack, body, view, client) -> None:
+        await ack()
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        channel = view["state"]["values"].get("channel", {}).get("channel", {}).get("selected_conversation")
+        try:
+            await connections.set_notice_channel(team_id, view["private_metadata"], channel)
+        except ConnectionNotFound:
+            pass  # disconnected and removed meanwhile: the Home tab shows what is there
+        await publish(services, client, team_id, user_id)
+
     @app.action(re.compile(f"^{CONNECTION_MENU}(:.+)?$"))
     @after_ack(services.tasks, services.answers)
     async def connection_menu(ack, body, client) -> None:
@@ -85,6 +97,10 @@ def register(app: AsyncApp, services: BotServices) -> None:
             elif action == "verify_first":
                 current = await connections.get(team_id, connection_id)
                 await connections.update_settings(team_id, connection_id, verify_first=not current.settings.verify_first)
+            elif action == "notices":
+                current = await connections.get(team_id, connection_id)
+                await client.views_open(trigger_id=body["trigger_id"], view=notice_channel_view(current))
+                return
             elif action == "disconnect":
                 await connections.disconnect(team_id, connection_id)
         except ConnectionNotFound:

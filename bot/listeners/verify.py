@@ -141,5 +141,5 @@ async def start_file_job(services: BotServices, client, respond, *, team_id: str
         await services.jobs.start_bulk_file(team_id, content, requester=user_id, filename=filename, notify=notify)
     except (FileFormatError, InsufficientCredits) as err:
         await client.chat_delete(channel=channel, ts=posted["ts"])
-        reason = str(err).replace(" or pass --column NAME", "")  # the CLI's way out; in Slack, renaming the column is it
+        reason = str(err)
         await respond(response_type="ephemeral", text=f":warning: {reason}")

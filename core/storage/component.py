@@ -45,7 +45,10 @@ def install(runtime: Runtime, services: Services | None = None) -> list[BaseRout
         await services.job_system.start()
 
     async def stop(rt: Runtime) -> None:
+        from core.connectors.http import close_shared_client
+
         await services.job_system.stop()
+        await close_shared_client()  # the platforms' pooled connections belong to this loop
         db = state.pop("db", None)
         if db is not None:
             await db.close()

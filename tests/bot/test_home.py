@@ -58,6 +58,22 @@ async def test_menu_sync_now_verify_first_toggle_and_disconnect_call_the_core(bo
     assert f"reconnect:{connection.id}" in str(published.params["view"]["blocks"])
 
 
+async def test_a_connection_names_the_channel_for_its_verify_first_digests(bot, slack) -> None:
+    """Issue 6: each connection may name a channel; the digest seam reads it from the core."""
+    with platform("mailerlite") as (emulator, server):
+        connection = await bot.connect(emulator, server)
+        await bot.post(menu(connection.id, "notices"))
+        (opened,) = await slack.wait_for("views.open")
+        picker = opened.params["view"]
+        assert picker["callback_id"] == "notice_channel" and picker["private_metadata"] == connection.id
+        values = {"channel": {"channel": {"type": "conversations_select", "selected_conversation": "C0DIGEST"}}}
+        response = await bot.post(view_submission(view_payload(picker, values=values)))
+        assert response.status_code == 200 and response.content == b""
+        published = (await slack.wait_for("views.publish"))[-1]
+    assert (await bot.core.connections.get(TEAM_ID, connection.id)).notice_channel == "C0DIGEST"
+    assert "digests in <#C0DIGEST>" in str(published.params["view"]["blocks"])
+
+
 async def test_reconnect_with_a_refused_stored_key_asks_for_new_credentials(bot, slack) -> None:
     with platform("mailerlite") as (emulator, server):
         connection = await bot.connect(emulator, server)

@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH)
 
 lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Literal
 
@@ -83,8 +84,28 @@ class JobSystem:
             self.broker = await start_broker(self.settings, runner=self.runner if self.role == "worker" else None)
         await self.runner.start()
         log.info("jobs: %s", "run here" if self.runner.run_jobs else "dispatched to workers through Redis")
+        self._identity_check = asyncio.get_running_loop().create_task(self._check_identity())
+
+    async def _check_identity(self) -> None:
+        """Say at start-up, not at the first verification, when our SMTP sender cannot work."""
+        from core.verify import ConfigurationError
+
+        if "mail_from" not in self.settings.model_fields_set:
+            log.warning("LISTWARDEN_MAIL_FROM is not set: mail servers will refuse probes from %s. Set it to an "
+                        "address at a domain you own (and LISTWARDEN_HELO_NAME to this host's name).",
+                        self.settings.mail_from)
+            return
+        try:
+            await (await self.engine.verifier()).check_identity()
+        except ConfigurationError as err:
+            log.error("%s", err)
+        except Exception:  # a start-up check must never stop the server
+            log.exception("checking LISTWARDEN_MAIL_FROM failed")
 
     async def stop(self) -> None:
+        check = getattr(self, "_identity_check", None)
+        if check is not None and not check.done():
+            check.cancel()
         if self.broker is not None:  # stop taking messages first
             from core.jobs.broker import stop_broker
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import httpx
 from core.settings import Settings
 from listwarden.app import create_app
 from tests.emulators.server import free_port
+from tests.mailservers import MailWorld
 
 
 async def test_healthz_reports_started_after_lifespan(tmp_path) -> None:
@@ -44,3 +47,25 @@ def test_serve_command_answers_healthz(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def _start_and_stop(settings: Settings) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(0.3)  # the check runs beside start-up, never holding it up
+
+
+async def test_start_up_says_when_the_smtp_sender_is_not_set(tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    await _start_and_stop(Settings(DATABASE_URL=f"sqlite://{tmp_path}/db.sqlite3"))
+    assert "LISTWARDEN_MAIL_FROM is not set" in caplog.text
+
+
+async def test_start_up_says_when_the_smtp_senders_domain_does_not_resolve(tmp_path, caplog) -> None:
+    """Issue 2: a MAIL FROM whose domain does not resolve is a configuration error, reported at start-up."""
+    caplog.set_level(logging.WARNING)
+    world = MailWorld()
+    with world.running():
+        env = world.env(LISTWARDEN_MAIL_FROM="probe@unregistered.example")
+        await _start_and_stop(Settings(DATABASE_URL=f"sqlite://{tmp_path}/db.sqlite3", **env))
+    assert "has no MX or A record" in caplog.text and "LISTWARDEN_MAIL_FROM" in caplog.text

@@ -311,12 +311,15 @@ class DomainProber:
     def _defer(self, attempt: Attempt, at: float) -> None:
         attempt.retry_at = at
         self.deferred.append(attempt)
-        self._arm_retry_timer()
+        self._arm_retry_timer(at)
 
-    def _arm_retry_timer(self) -> None:
+    def _arm_retry_timer(self, earliest: float | None = None) -> None:
+        """Have the timer fire for the earliest deferred attempt (`earliest`: the one just added,
+        so that a greylisting domain's thousand deferrals do not each rescan the list)."""
         if not self.deferred:
             return
-        earliest = min(a.retry_at for a in self.deferred)
+        if earliest is None:
+            earliest = min(a.retry_at for a in self.deferred)
         if self._retry_timer is not None:
             if self._retry_timer.when() <= earliest + 0.01:
                 return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class ReplyKind(StrEnum):
@@ -88,6 +89,7 @@ def _kind_from_enhanced(klass: str, subject: str, detail: str) -> ReplyKind | No
     return None
 
 
+@lru_cache(maxsize=4096)  # a server says the same few things thousands of times in a run
 def classify(code: int, message: str) -> Reply:
     text = " ".join(line.strip() for line in message.splitlines()).strip()
     match = _ENHANCED.match(text)

@@ -31,11 +31,13 @@ from core.verify.stats import SmtpStats
 log = logging.getLogger(__name__)
 
 SLOT_POLL = 1.0  # a waiting worker rechecks at least this often
-MAX_SESSION_ERRORS = 3
+MAX_SESSION_ERRORS = 3  # a host that keeps breaking sessions is out for the run
 QUIT_WAIT = 2.0  # seconds to wait for the 221 (a missing one changes no verdict)
 # An idle session waits this long for more work on its host before QUIT, as an MTA's connection
 # cache does (Postfix keeps one for 2 s): addresses of one domain often arrive a few at a time.
-LINGER = 0.3  # a host that keeps breaking sessions is out for the run
+LINGER = 0.3
+SPAWN_STEP = 10  # queued recipients that justify one more session to a host (up to per_host)
+MIN_SHARE = 5  # the smallest batch worth a turn of the session when a domain's queue runs low
 
 
 class DeadHosts:
@@ -105,11 +107,13 @@ class SessionScheduler:
             self._spawn(host)
 
     def _spawn(self, host: str) -> None:
-        """Another session only when the queue outgrows what the host's sessions will take anyway:
-        a busy session comes back for more within a round trip, so a trickle needs no new one."""
+        """Another session for every SPAWN_STEP recipients queued, up to the host's limit. A trickle
+        needs no new one (a busy session comes back for more within a round trip), but fifty
+        recipients sent down one session take fifty replies in a row, where five sessions sharing
+        them take ten; for a greylisting server the wait for the retry then starts seconds sooner."""
         if self._workers[host] >= self.config.per_host:
             return
-        if not self._queued(host, more_than=self._workers[host] * self._cap(host)):
+        if not self._queued(host, more_than=self._workers[host] * min(SPAWN_STEP, self._cap(host))):
             return
         self._workers[host] += 1
         self._idle_workers[host] += 1
@@ -143,6 +147,15 @@ class SessionScheduler:
             del queue[prober]
         return None
 
+    def _share(self, prober: DomainProber, room: int) -> int:
+        """How many of a domain's recipients one session takes now. While the queue is long, a full
+        budget; as it runs low, an even share per session serving the domain, taken again and
+        again. Otherwise the last full batches land on a few sessions, which run on for seconds
+        after the rest have nothing left to do (the tail of a big provider's pool)."""
+        serving = sum(self._workers[host] for host in prober.candidates()) or 1
+        share = -(-len(prober.pending) // serving)
+        return max(1, min(room, max(MIN_SHARE, share)))
+
     def _cap(self, host: str) -> int:
         return max(1, min(self.config.rcpt_per_session, self.host_caps.get(host, self.config.rcpt_per_session)))
 
@@ -165,7 +178,7 @@ class SessionScheduler:
                     prober = self._next_domain(host, None)
                     if prober is None:
                         continue
-                    reserved = prober.reserve(self._cap(host))
+                    reserved = prober.reserve(self._share(prober, self._cap(host)))
                     self._idle_workers[host] -= 1
                     try:
                         await self._session(host, prober, reserved)
@@ -235,7 +248,7 @@ class SessionScheduler:
                             if reset.code != 250:
                                 return
                         prober, in_transaction, accepted_in_transaction = nxt, False, False
-                    batch = prober.take(budget - session.rcpts_sent, session.smtputf8, host)
+                    batch = prober.take(self._share(prober, budget - session.rcpts_sent), session.smtputf8, host)
                     if not batch:
                         continue
                 rcpts = [a.rcpt for a in batch]

@@ -48,6 +48,8 @@ def _address_flags(address: Address, route: MailRoute | None) -> list[str]:
 
 def dns_verdict(address: Address, route: MailRoute, suggestion: str | None) -> Result | None:
     """The Result when DNS alone settles it (or cannot be read); None when SMTP must decide."""
+    if route.kind in (RouteKind.MX, RouteKind.IMPLICIT):
+        return None
     base = _address_flags(address, None)
     email, normalized = address.original, address.normalized
     typo = ["typo"] if suggestion else []

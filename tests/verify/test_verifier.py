@@ -93,13 +93,51 @@ async def test_a_rejection_makes_the_probe_unnecessary(world):
 async def test_many_recipients_share_one_pipelined_session(world):
     server = host(world, "gmail-smtp-in.l.google.com")
     connections, batches = server.stats.connections, server.stats.pipelined_batches
-    verifier = Verifier(world.config())
+    verifier = Verifier(world.config(per_host=1))
     results = [r async for r in verifier.verify_many([f"user{i}@gmail.com" for i in range(30)])]
     await verifier.aclose()
     assert all(r.status is Status.VALID for r in results)
     assert server.stats.connections - connections == 1
     assert server.stats.pipelined_batches > batches
     assert max(server.stats.rcpt_per_session) == 30
+
+
+async def test_a_long_queue_is_shared_by_parallel_sessions_within_the_host_limit(world):
+    """Thirty recipients sent down one session wait for thirty replies in a row; up to the host's
+    limit, sessions share them, and none is opened beyond it or for a handful of addresses."""
+    server = host(world, "gmail-smtp-in.l.google.com")
+    connections, sessions_before = server.stats.connections, len(server.stats.rcpt_per_session)
+    server.stats.max_open = server.stats.open
+    verifier = Verifier(world.config(per_host=3))
+    results = [r async for r in verifier.verify_many([f"user{i}@gmail.com" for i in range(30)])]
+    await verifier.aclose()
+    assert all(r.status is Status.VALID for r in results)
+    assert server.stats.connections - connections == 3
+    assert sum(server.stats.rcpt_per_session[sessions_before:]) == 30
+    assert server.stats.max_open <= 3
+
+    connections = server.stats.connections
+    verifier = Verifier(world.config(per_host=3))
+    results = [r async for r in verifier.verify_many([f"few{i}@gmail.com" for i in range(4)])]
+    await verifier.aclose()
+    assert server.stats.connections - connections == 1
+
+
+async def test_the_end_of_a_domains_queue_is_shared_across_its_mx_hosts():
+    """Two equal MX hosts, one session each: forty recipients go twenty and twenty, not forty down
+    one session while the other host idles (the tail that kept a big provider's pool running)."""
+    world = MailWorld()
+    mailboxes = {f"p{i}@pair.example" for i in range(40)}
+    first, second = world.smtp_host(mailboxes=mailboxes), world.smtp_host(mailboxes=mailboxes)
+    world.domain("pair.example", mx=[first, second], preferences=[10, 10])
+    with world.running():
+        verifier = Verifier(world.config(per_host=1))
+        results = [r async for r in verifier.verify_many(sorted(mailboxes))]
+        await verifier.aclose()
+    assert sum(r.status is Status.VALID for r in results) == 40
+    per_host = [first.stats.rcpt, second.stats.rcpt]
+    assert sum(per_host) == 41  # the forty and one catch-all probe
+    assert min(per_host) >= 15, per_host
 
 
 async def test_no_pipelining_when_the_server_does_not_offer_it(world):
@@ -259,7 +297,7 @@ async def test_452_too_many_recipients_moves_the_rest_to_another_session():
     server = world.smtp_host(max_rcpt=7, mailboxes={f"m{i}@cap.example" for i in range(20)})
     world.domain("cap.example", mx=[server])
     with world.running():
-        verifier = Verifier(world.config())
+        verifier = Verifier(world.config(per_host=1))  # one session at a time: each sees what the last learned
         results = [r async for r in verifier.verify_many([f"m{i}@cap.example" for i in range(20)])]
         await verifier.aclose()
     assert all(r.status is Status.VALID for r in results)

@@ -50,9 +50,20 @@ def without_schema(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def connection_config(url: str) -> dict[str, Any]:
+    """tortoise's expansion of the URL, served by our cancel-safe clients (core/storage/backends)."""
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    from core.storage.backends import ENGINES
+
+    config = expand_db_url(normalize_url(url))
+    config["engine"] = ENGINES.get(config["engine"], config["engine"])
+    return config
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": normalize_url(url)},
+        "connections": {"default": connection_config(url)},
         "apps": {APP: {"models": [MODELS_MODULE], "migrations": MIGRATIONS_MODULE, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

@@ -22,19 +22,14 @@ class LiveServer:
 
     def __init__(self, app, port: int | None = None) -> None:
         self.app = app
-        # Bound here and held: a port picked free and bound later can meanwhile become some
-        # connection's ephemeral source port (seen as "address already in use" in a full run).
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port or 0))
-        self.port = self.sock.getsockname()[1]
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve(sockets=[self.sock]))
+        asyncio.run(self.server.serve())
 
     def start(self) -> LiveServer:
         self.thread.start()
@@ -47,7 +42,6 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5)
-        self.sock.close()
 
 
 @contextmanager

@@ -12,6 +12,10 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tortoise.backends.base.config_generator import expand_db_url
+
+from core.storage.backends import ENGINES
+
 APP = "models"
 MODELS_MODULE = "core.storage.models"
 MIGRATIONS_MODULE = "core.storage.migrations"
@@ -52,10 +56,6 @@ def without_schema(url: str) -> str:
 
 def connection_config(url: str) -> dict[str, Any]:
     """tortoise's expansion of the URL, served by our cancel-safe clients (core/storage/backends)."""
-    from tortoise.backends.base.config_generator import expand_db_url
-
-    from core.storage.backends import ENGINES
-
     config = expand_db_url(normalize_url(url))
     config["engine"] = ENGINES.get(config["engine"], config["engine"])
     return config

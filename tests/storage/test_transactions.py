@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core.storage.database import Database
 from core.storage.models import Workspace
 from core.storage.sql import transaction
@@ -53,10 +55,8 @@ async def test_a_failed_begin_gives_the_connection_back(database: Database) -> N
         raise RuntimeError("BEGIN failed")
 
     client.begin = failing_begin
-    try:
+    with pytest.raises(RuntimeError, match="BEGIN failed"):
         async with ctx:
             raise AssertionError("the block must not run when BEGIN failed")
-    except RuntimeError:
-        pass
     await asyncio.wait_for(write_in_a_transaction("after-failure"), ANSWER_WITHIN)
     assert await Workspace.filter(id="after-failure").exists()

@@ -35,5 +35,12 @@ class CancelSafeTransaction(TransactionContext):
         await self.inner.__aexit__(exc_type, exc_val, exc_tb)
 
 
+class CancelSafeTransactions:
+    """Mixed into a tortoise client class: its transactions enter through `CancelSafeTransaction`."""
+
+    def _in_transaction(self) -> TransactionContext:
+        return CancelSafeTransaction(super()._in_transaction())  # type: ignore[misc]
+
+
 ENGINES = {"tortoise.backends.sqlite": "core.storage.backends.sqlite",  # tortoise's engine: the one standing in
            "tortoise.backends.asyncpg": "core.storage.backends.asyncpg"}

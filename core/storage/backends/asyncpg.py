@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
-from tortoise.backends.base.client import TransactionContext
 
-from core.storage.backends import CancelSafeTransaction
+from core.storage.backends import CancelSafeTransactions
 
 
-class CancelSafeAsyncpgClient(AsyncpgDBClient):
-    def _in_transaction(self) -> TransactionContext:
-        return CancelSafeTransaction(super()._in_transaction())
+class CancelSafeAsyncpgClient(CancelSafeTransactions, AsyncpgDBClient):
+    pass
 
 
 client_class = CancelSafeAsyncpgClient

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import SqliteClient
 
-from core.storage.backends import CancelSafeTransaction
+from core.storage.backends import CancelSafeTransactions
 
 
-class CancelSafeSqliteClient(SqliteClient):
-    def _in_transaction(self) -> TransactionContext:
-        return CancelSafeTransaction(super()._in_transaction())
+class CancelSafeSqliteClient(CancelSafeTransactions, SqliteClient):
+    pass
 
 
 client_class = CancelSafeSqliteClient
